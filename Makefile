@@ -1,0 +1,95 @@
+# deepc build. `make` builds the libraries, the CLI, the examples and the test runner.
+#   make test     build and run the test suite
+#   make asan     the same tests built with AddressSanitizer + UBSan, in build-asan/
+#   make demo     build and run the main demo
+#   make bench    benchmarks (and PyTorch side by side when python3-torch is installed)
+#   make install  PREFIX=/usr/local: headers, libdeepc.{a,so}, deepc, deepc.pc
+# Kernel files named *_avx2.c / *_avx512.c get their ISA flags; everything else is built for
+# the baseline x86-64 (or any other) target and the right kernel is chosen at run time, so
+# build outputs never depend on the machine that built them.
+
+CC      ?= gcc
+PREFIX  ?= /usr/local
+BUILD   ?= build
+OPT     ?= -O2
+CFLAGS  ?=
+WERROR  ?=
+BASE_CFLAGS = -std=c11 -D_DEFAULT_SOURCE $(OPT) -g -Wall -Wextra $(WERROR) -fPIC \
+              -fno-math-errno -Iinclude -Isrc $(CFLAGS)
+LDLIBS  = -lm -lpthread
+
+ARCH := $(shell $(CC) -dumpmachine)
+ifneq (,$(findstring x86_64,$(ARCH)))
+AVX2_FLAGS   = -mavx2 -mfma
+AVX512_FLAGS = -mavx512f -mavx512dq -mavx512vl -mavx512bw -mfma -mavx2
+else
+AVX2_FLAGS   = -DDC_NO_X86
+AVX512_FLAGS = -DDC_NO_X86
+endif
+
+LIB_SRC   := $(sort $(wildcard src/*/*.c))
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC  := $(filter-out tests/test_kernels_standalone.c,$(sort $(wildcard tests/*.c)))
+TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/%.o)
+EXAMPLES  := $(patsubst examples/%.c,$(BUILD)/examples/%,$(sort $(wildcard examples/*.c)))
+HEADERS   := $(wildcard include/*.h include/deepc/*.h src/*/*.h)
+
+all: $(BUILD)/libdeepc.a $(BUILD)/libdeepc.so $(BUILD)/deepc $(BUILD)/run_tests $(EXAMPLES)
+
+$(BUILD)/%.o: %.c $(HEADERS) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(if $(findstring _avx512.c,$<),$(AVX512_FLAGS),$(if $(findstring _avx2.c,$<),$(AVX2_FLAGS))) -c $< -o $@
+
+$(BUILD)/libdeepc.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libdeepc.so: $(LIB_OBJ)
+	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/deepc: $(BUILD)/tools/deepc.o $(BUILD)/libdeepc.a
+	$(CC) $(BASE_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/libdeepc.a
+	$(CC) $(BASE_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/examples/%: $(BUILD)/examples/%.o $(BUILD)/libdeepc.a
+	$(CC) $(BASE_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+test: $(BUILD)/run_tests $(EXAMPLES)
+	cd tests && ../$(BUILD)/run_tests
+
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	    LDFLAGS="-fsanitize=address,undefined" test
+
+demo: $(BUILD)/examples/spiral_mlp
+	$(BUILD)/examples/spiral_mlp
+
+bench: all
+	@echo "benchmarks arrive with the performance issue"
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/include/deepc $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 include/deepc.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/deepc/*.h $(DESTDIR)$(PREFIX)/include/deepc/
+	install -m 644 $(BUILD)/libdeepc.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libdeepc.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/deepc $(DESTDIR)$(PREFIX)/bin/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define DC_VERSION "\(.*\)"/\1/p' include/deepc/core.h)|g' \
+	    deepc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/deepc.pc
+
+compile_commands.json:
+	$(MAKE) clean && bear -- $(MAKE) all
+
+fmt:
+	clang-format -i $(LIB_SRC) $(TEST_SRC) $(HEADERS) tools/*.c examples/*.c
+
+lint:
+	cppcheck --quiet --enable=warning,performance,portability --inline-suppr -Iinclude -Isrc src tools examples
+
+clean:
+	rm -rf build build-asan
+
+.PHONY: all test asan demo bench install fmt lint clean
+.SECONDARY:

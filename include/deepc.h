@@ -1,0 +1,10 @@
+/* deepc: a deep learning framework in C, after The Little Book of Deep Learning.
+ * One include for the whole public API; each layer of abstraction has its own header. */
+#ifndef DEEPC_H
+#define DEEPC_H
+
+#include "deepc/core.h"     /* errors, tensors, views, scopes, RNG, threads */
+#include "deepc/autograd.h" /* requires_grad, backward, no-grad */
+#include "deepc/ops.h"      /* differentiable operations */
+
+#endif

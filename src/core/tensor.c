@@ -1,0 +1,451 @@
+/* Tensors, storage, reference counting and memory scopes (book §2.2).
+ *
+ * A tensor struct is a view (dtype, shape, strides, offset) of a reference-counted storage.
+ * Release is iterative: freeing the loss of a 10,000-op graph walks a worklist instead of
+ * recursing through grad_fn -> inputs, so long graphs cannot overflow the stack. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static atomic_llong live_tensors;
+static atomic_llong live_bytes;
+static _Thread_local int64_t fail_alloc_countdown;
+
+int64_t dc_live_tensors(void) { return atomic_load(&live_tensors); }
+int64_t dc_live_bytes(void) { return atomic_load(&live_bytes); }
+void dc_debug_fail_alloc_after(int64_t n) { fail_alloc_countdown = n < 0 ? 0 : n; }
+
+const char *dc_dtype_name(dc_dtype dtype)
+{
+    switch (dtype) {
+    case DC_F32: return "float32";
+    case DC_F64: return "float64";
+    case DC_I64: return "int64";
+    default: return "unknown";
+    }
+}
+
+size_t dc_dtype_size(dc_dtype dtype) { return dtype == DC_F32 ? 4 : 8; }
+
+/* ---- Allocation ----------------------------------------------------------------------- */
+
+void *dc__malloc(size_t nbytes)
+{
+    if (fail_alloc_countdown > 0 && --fail_alloc_countdown == 0)
+        return dc_error("out of memory allocating %zu bytes (injected failure)", nbytes);
+    size_t rounded = (nbytes + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, rounded ? rounded : 64);
+    if (!p) return dc_error("out of memory allocating %zu bytes", nbytes);
+    return p;
+}
+
+void dc__free(void *p) { free(p); }
+
+static dc_storage *storage_new(size_t nbytes)
+{
+    dc_storage *s = dc__malloc(sizeof *s);
+    if (!s) return NULL;
+    s->data = dc__malloc(nbytes);
+    if (!s->data) {
+        dc__free(s);
+        return NULL;
+    }
+    s->nbytes = nbytes;
+    s->refcount = 1;
+    s->device = DC_CPU;
+    atomic_fetch_add(&live_bytes, (long long)nbytes);
+    return s;
+}
+
+static void storage_release(dc_storage *s)
+{
+    if (!s || --s->refcount > 0) return;
+    atomic_fetch_sub(&live_bytes, (long long)s->nbytes);
+    dc__free(s->data);
+    dc__free(s);
+}
+
+void dc__contiguous_strides(int ndim, const int64_t *shape, int64_t *stride)
+{
+    int64_t s = 1;
+    for (int d = ndim - 1; d >= 0; d--) {
+        stride[d] = s;
+        s *= shape[d] > 0 ? shape[d] : 1;
+    }
+}
+
+int64_t dc__shape_numel(int ndim, const int64_t *shape)
+{
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++) n *= shape[d];
+    return n;
+}
+
+static dc_tensor *tensor_struct_new(dc_dtype dtype, int ndim, const int64_t *shape)
+{
+    dc_tensor *t = dc__malloc(sizeof *t);
+    if (!t) return NULL;
+    memset(t, 0, sizeof *t);
+    t->dtype = dtype;
+    t->ndim = ndim;
+    for (int d = 0; d < ndim; d++) t->shape[d] = shape[d];
+    t->refcount = 1;
+    atomic_fetch_add(&live_tensors, 1);
+    return t;
+}
+
+static bool check_shape(int ndim, const int64_t *shape, const char *op)
+{
+    if (ndim < 0 || ndim > DC_MAX_DIMS) {
+        dc_error("%s: ndim %d out of range [0, %d]", op, ndim, DC_MAX_DIMS);
+        return false;
+    }
+    if (ndim > 0 && !shape) {
+        dc_error("%s: shape is NULL", op);
+        return false;
+    }
+    for (int d = 0; d < ndim; d++)
+        if (shape[d] < 0) {
+            dc_error("%s: negative size %lld in dim %d", op, (long long)shape[d], d);
+            return false;
+        }
+    return true;
+}
+
+dc_tensor *dc__alloc_result(dc_dtype dtype, int ndim, const int64_t *shape)
+{
+    if (!check_shape(ndim, shape, "alloc")) return NULL;
+    if ((unsigned)dtype >= DC_DTYPE_COUNT) return dc_error("alloc: unknown dtype %d", dtype);
+    size_t nbytes = dc__elsize(dtype);
+    for (int d = 0; d < ndim; d++)
+        if (__builtin_mul_overflow(nbytes, (size_t)shape[d], &nbytes) || nbytes > (SIZE_MAX >> 2)) {
+            char buf[160];
+            return dc_error("out of memory: a %s tensor of shape %s is too large",
+                            dc_dtype_name(dtype), dc__shape_fmt(ndim, shape, buf, sizeof buf));
+        }
+    dc_tensor *t = tensor_struct_new(dtype, ndim, shape);
+    if (!t) return NULL;
+    t->storage = storage_new(nbytes);
+    if (!t->storage) {
+        atomic_fetch_sub(&live_tensors, 1);
+        dc__free(t);
+        return NULL;
+    }
+    dc__contiguous_strides(ndim, shape, t->stride);
+    return t;
+}
+
+dc_tensor *dc__make_view(const dc_tensor *base, int ndim, const int64_t *shape,
+                         const int64_t *stride, int64_t offset)
+{
+    dc_tensor *t = tensor_struct_new(base->dtype, ndim, shape);
+    if (!t) return NULL;
+    for (int d = 0; d < ndim; d++) t->stride[d] = stride[d];
+    t->offset = offset;
+    t->storage = base->storage;
+    t->storage->refcount++;
+    return t;
+}
+
+/* ---- Reference counting --------------------------------------------------------------- */
+
+dc_tensor *dc_tensor_retain(dc_tensor *t)
+{
+    if (t) t->refcount++;
+    return t;
+}
+
+/* Worklist of tensors whose last reference is being dropped. */
+static _Thread_local dc_tensor **release_stack;
+static _Thread_local size_t release_len, release_cap;
+static _Thread_local bool releasing;
+
+static void release_push(dc_tensor *t)
+{
+    if (!t || --t->refcount > 0) return;
+    if (release_len == release_cap) {
+        size_t cap = release_cap ? release_cap * 2 : 64;
+        dc_tensor **grown = realloc(release_stack, cap * sizeof *grown);
+        if (!grown) { /* cannot grow: fall back to leaking rather than crashing */
+            dc_error("out of memory while freeing tensors");
+            return;
+        }
+        release_stack = grown;
+        release_cap = cap;
+    }
+    release_stack[release_len++] = t;
+}
+
+static void node_free(dc_node *n)
+{
+    for (int i = 0; i < n->n_inputs; i++) release_push(n->inputs[i]);
+    for (int i = 0; i < n->n_saved; i++) release_push(n->saved[i]);
+    if (n->ctx && n->ctx_free) n->ctx_free(n->ctx);
+    dc__free(n->inputs);
+    dc__free(n);
+}
+
+static void tensor_destroy(dc_tensor *t)
+{
+    storage_release(t->storage);
+    release_push(t->grad);
+    if (t->grad_fn) node_free(t->grad_fn);
+    atomic_fetch_sub(&live_tensors, 1);
+    dc__free(t);
+}
+
+void dc_tensor_free(dc_tensor *t)
+{
+    release_push(t);
+    if (releasing) return; /* an outer call is draining the worklist */
+    releasing = true;
+    while (release_len > 0) tensor_destroy(release_stack[--release_len]);
+    releasing = false;
+    if (release_cap > 4096) { /* don't keep a huge worklist around */
+        free(release_stack);
+        release_stack = NULL;
+        release_cap = 0;
+    }
+}
+
+/* ---- Scopes ---------------------------------------------------------------------------- */
+
+static _Thread_local dc_tensor **scope_items;
+static _Thread_local size_t scope_len, scope_cap;
+static _Thread_local int scope_depth;
+
+size_t dc_scope_begin(void)
+{
+    scope_depth++;
+    return scope_len;
+}
+
+void dc_scope_end(size_t marker)
+{
+    if (scope_depth > 0) scope_depth--;
+    while (scope_len > marker) dc_tensor_free(scope_items[--scope_len]);
+    if (scope_depth == 0 && scope_cap > 65536) {
+        free(scope_items);
+        scope_items = NULL;
+        scope_cap = 0;
+    }
+}
+
+dc_tensor *dc__publish(dc_tensor *t)
+{
+    if (!t || scope_depth == 0) return t;
+    if (scope_len == scope_cap) {
+        size_t cap = scope_cap ? scope_cap * 2 : 256;
+        dc_tensor **grown = realloc(scope_items, cap * sizeof *grown);
+        if (!grown) {
+            dc_tensor_free(t);
+            return dc_error("out of memory growing the tensor scope");
+        }
+        scope_items = grown;
+        scope_cap = cap;
+    }
+    scope_items[scope_len++] = t;
+    return t;
+}
+
+dc_tensor *dc_scope_return(size_t marker, dc_tensor *result)
+{
+    dc_tensor_retain(result);
+    dc_scope_end(marker);
+    return dc__publish(result);
+}
+
+/* ---- Creation --------------------------------------------------------------------------- */
+
+dc_tensor *dc_empty(dc_dtype dtype, int ndim, const int64_t *shape)
+{
+    if (!check_shape(ndim, shape, "dc_empty")) return NULL;
+    return dc__publish(dc__alloc_result(dtype, ndim, shape));
+}
+
+dc_tensor *dc_full(dc_dtype dtype, int ndim, const int64_t *shape, double value)
+{
+    if (!check_shape(ndim, shape, "dc_full")) return NULL;
+    dc_tensor *t = dc__alloc_result(dtype, ndim, shape);
+    if (!t) return NULL;
+    dc_fill_(t, value);
+    return dc__publish(t);
+}
+
+dc_tensor *dc_zeros(dc_dtype dtype, int ndim, const int64_t *shape)
+{
+    return dc_full(dtype, ndim, shape, 0.0);
+}
+
+dc_tensor *dc_ones(dc_dtype dtype, int ndim, const int64_t *shape)
+{
+    return dc_full(dtype, ndim, shape, 1.0);
+}
+
+dc_tensor *dc_scalar(dc_dtype dtype, double value) { return dc_full(dtype, 0, NULL, value); }
+
+dc_tensor *dc_zeros_like(const dc_tensor *t)
+{
+    DC_CHECK_TENSOR(t, "dc_zeros_like");
+    return dc_zeros(t->dtype, t->ndim, t->shape);
+}
+
+dc_tensor *dc_ones_like(const dc_tensor *t)
+{
+    DC_CHECK_TENSOR(t, "dc_ones_like");
+    return dc_ones(t->dtype, t->ndim, t->shape);
+}
+
+dc_tensor *dc_arange(dc_dtype dtype, double start, double end, double step)
+{
+    if (step == 0 || !isfinite(start) || !isfinite(end) || !isfinite(step))
+        return dc_error("dc_arange: invalid range (start %g, end %g, step %g)", start, end, step);
+    double count = ceil((end - start) / step);
+    int64_t n = count > 0 ? (int64_t)count : 0;
+    dc_tensor *t = dc__alloc_result(dtype, 1, &n);
+    if (!t) return NULL;
+    for (int64_t i = 0; i < n; i++) {
+        double v = start + (double)i * step;
+        if (dtype == DC_F32) ((float *)dc_data(t))[i] = (float)v;
+        else if (dtype == DC_F64) ((double *)dc_data(t))[i] = v;
+        else ((int64_t *)dc_data(t))[i] = (int64_t)v;
+    }
+    return dc__publish(t);
+}
+
+dc_tensor *dc_from_buffer(dc_dtype dtype, int ndim, const int64_t *shape, const void *data)
+{
+    if (!data) return dc_error("dc_from_buffer: data is NULL");
+    if (!check_shape(ndim, shape, "dc_from_buffer")) return NULL;
+    dc_tensor *t = dc__alloc_result(dtype, ndim, shape);
+    if (!t) return NULL;
+    memcpy(dc_data(t), data, (size_t)dc_numel(t) * dc__elsize(dtype));
+    return dc__publish(t);
+}
+
+/* ---- Inspection ------------------------------------------------------------------------- */
+
+int64_t dc_numel(const dc_tensor *t) { return t ? dc__shape_numel(t->ndim, t->shape) : 0; }
+
+bool dc_is_contiguous(const dc_tensor *t)
+{
+    int64_t expect = 1;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        if (t->shape[d] == 1) continue;
+        if (t->stride[d] != expect) return false;
+        expect *= t->shape[d];
+    }
+    return true;
+}
+
+void *dc_data(const dc_tensor *t)
+{
+    if (!t) return NULL;
+    return (char *)t->storage->data + (size_t)t->offset * dc__elsize(t->dtype);
+}
+
+static double load_as_double(const dc_tensor *t, int64_t element_offset)
+{
+    const char *p = (const char *)dc_data(t);
+    switch (t->dtype) {
+    case DC_F32: return ((const float *)p)[element_offset];
+    case DC_F64: return ((const double *)p)[element_offset];
+    default: return (double)((const int64_t *)p)[element_offset];
+    }
+}
+
+double dc_item_at(const dc_tensor *t, const int64_t *index)
+{
+    if (!t) return dc_error("dc_item_at: tensor is NULL"), NAN;
+    int64_t off = 0;
+    for (int d = 0; d < t->ndim; d++) {
+        if (index[d] < 0 || index[d] >= t->shape[d]) {
+            dc_error("dc_item_at: index %lld out of range for dim %d of size %lld",
+                     (long long)index[d], d, (long long)t->shape[d]);
+            return NAN;
+        }
+        off += index[d] * t->stride[d];
+    }
+    return load_as_double(t, off);
+}
+
+double dc_item(const dc_tensor *t)
+{
+    if (!t) return dc_error("dc_item: tensor is NULL"), NAN;
+    if (dc_numel(t) != 1) {
+        char buf[96];
+        dc_error("dc_item: expected one element, got shape %s",
+                 dc__shape_fmt(t->ndim, t->shape, buf, sizeof buf));
+        return NAN;
+    }
+    return load_as_double(t, 0);
+}
+
+/* Visit elements in row-major order, calling the loader for each offset. */
+static int copy_out(const dc_tensor *t, void *out, int64_t n, bool as_double)
+{
+    if (!t || !out) return dc_error("dc_to_buffer: NULL argument"), -1;
+    if (n < dc_numel(t))
+        return dc_error("dc_to_buffer: buffer holds %lld elements, tensor has %lld",
+                        (long long)n, (long long)dc_numel(t)),
+               -1;
+    int64_t idx[DC_MAX_DIMS] = {0};
+    int64_t total = dc_numel(t);
+    for (int64_t i = 0; i < total; i++) {
+        int64_t off = 0;
+        for (int d = 0; d < t->ndim; d++) off += idx[d] * t->stride[d];
+        double v = load_as_double(t, off);
+        if (as_double) ((double *)out)[i] = v;
+        else ((float *)out)[i] = (float)v;
+        for (int d = t->ndim - 1; d >= 0; d--) {
+            if (++idx[d] < t->shape[d]) break;
+            idx[d] = 0;
+        }
+    }
+    return 0;
+}
+
+int dc_to_float_buffer(const dc_tensor *t, float *out, int64_t n) { return copy_out(t, out, n, false); }
+int dc_to_double_buffer(const dc_tensor *t, double *out, int64_t n) { return copy_out(t, out, n, true); }
+
+const char *dc_shape_str(const dc_tensor *t, char *buf, size_t size)
+{
+    if (!buf || size == 0) return "";
+    if (!t) {
+        snprintf(buf, size, "(null)");
+        return buf;
+    }
+    char shape[160];
+    snprintf(buf, size, "shape %s %s", dc__shape_fmt(t->ndim, t->shape, shape, sizeof shape),
+             t->dtype == DC_F32 ? "f32" : t->dtype == DC_F64 ? "f64" : "i64");
+    return buf;
+}
+
+bool dc_same_shape(const dc_tensor *a, const dc_tensor *b)
+{
+    if (!a || !b || a->ndim != b->ndim) return false;
+    for (int d = 0; d < a->ndim; d++)
+        if (a->shape[d] != b->shape[d]) return false;
+    return true;
+}
+
+void dc_print(const dc_tensor *t, const char *label)
+{
+    char buf[200];
+    printf("%s: %s\n", label ? label : "tensor", dc_shape_str(t, buf, sizeof buf));
+    if (!t) return;
+    int64_t n = dc_numel(t), shown = n < 64 ? n : 64;
+    double *vals = malloc((size_t)(n ? n : 1) * sizeof *vals);
+    if (!vals || dc_to_double_buffer(t, vals, n) != 0) {
+        free(vals);
+        return;
+    }
+    printf("  [");
+    for (int64_t i = 0; i < shown; i++) printf(i ? ", %.6g" : "%.6g", vals[i]);
+    printf(n > shown ? ", ...]\n" : "]\n");
+    free(vals);
+}

@@ -1,0 +1,70 @@
+/* Internal kernel interface: the hot loops, independent of tensors and autograd.
+ *
+ * src/ops/ says *what* an op computes (shapes, broadcasting, the tape); this layer says
+ * *how fast*. Every fast path here has a portable C twin that it is tested against.
+ * Nothing in this header reports errors: callers validate shapes before calling in. */
+#ifndef DC_KERNELS_H
+#define DC_KERNELS_H
+
+#include <stdint.h>
+
+/* ---- CPU features and kernel dispatch ------------------------------------------------ */
+
+typedef enum {
+    DC_ISA_PORTABLE = 0, /* plain C, any machine */
+    DC_ISA_AVX2 = 1,     /* AVX2 + FMA */
+    DC_ISA_AVX512 = 2,   /* AVX-512F */
+    DC_ISA_COUNT
+} dc_isa;
+
+/* Best ISA this CPU supports (CPUID, cached after the first call). */
+dc_isa dc_isa_detect(void);
+/* ISA currently used by the dispatching kernels (defaults to dc_isa_detect()). */
+dc_isa dc_isa_active(void);
+/* Force an ISA (tests run every path the machine supports). Returns 0 on success, -1 if the
+ * CPU cannot run it (the active ISA is then unchanged). */
+int dc_isa_set(dc_isa isa);
+const char *dc_isa_name(dc_isa isa);
+
+/* ---- Thread pool --------------------------------------------------------------------- */
+
+/* One pool for every op. Workers set flush-to-zero / denormals-are-zero on start.
+ * fn is called on disjoint [begin, end) chunks covering [0, n); tid in [0, nthreads).
+ * Runs inline when n <= grain or the pool has one thread. Nested calls run inline. */
+typedef void (*dc_range_fn)(void *ctx, int64_t begin, int64_t end, int tid);
+void dc_parallel_for(int64_t n, int64_t grain, dc_range_fn fn, void *ctx);
+
+/* Public (also declared in include/deepc/core.h): thread count of the pool. Default: the
+ * DEEPC_NUM_THREADS environment variable, else the number of online CPUs. Changing it
+ * joins the old workers and starts new ones; returns 0, or -1 if n < 1. */
+int dc_set_num_threads(int n);
+int dc_get_num_threads(void);
+
+/* Set FTZ/DAZ on the calling thread (x86 MXCSR; no-op elsewhere). */
+void dc_set_flush_denormal(void);
+
+/* Joins the workers and frees the calling thread's kernel scratch, so leak checkers stay
+ * quiet. Registered with atexit() on first use; safe to call again, and the pool restarts
+ * lazily if used afterwards. Does nothing when called from inside a parallel chunk. */
+void dc_threads_shutdown(void);
+
+/* ---- GEMM ---------------------------------------------------------------------------- */
+
+/* C[M,N] = alpha * A[M,K] @ B[K,N] + beta * C, with arbitrary element strides:
+ * A(i,k) = A[i*rsa + k*csa], B(k,n) = B[k*rsb + n*csb], C(i,n) = C[i*rsc + n*csc].
+ * So transposed operands need no copy. beta == 0 means C is write-only (NaNs in C ignored).
+ * Threaded through the pool; dispatched on dc_isa_active(). */
+void dc_sgemm(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t rsa,
+              int64_t csa, const float *B, int64_t rsb, int64_t csb, float beta, float *C,
+              int64_t rsc, int64_t csc);
+/* Same in float64 (used by the gradient checker; portable, cache-blocked). */
+void dc_dgemm(int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t rsa,
+              int64_t csa, const double *B, int64_t rsb, int64_t csb, double beta, double *C,
+              int64_t rsc, int64_t csc);
+
+/* Frees the calling thread's GEMM packing buffers (they are per thread, grown on demand and
+ * reused across calls). Pool workers call it on exit, dc_threads_shutdown() for its caller;
+ * other threads that ran a GEMM get theirs freed by a thread-exit destructor. */
+void dc_gemm_free_thread_workspace(void);
+
+#endif

@@ -1,0 +1,75 @@
+/* A small test framework: TEST(name) registers a test, CHECK* record failures and go on,
+ * REQUIRE* stop the test. The runner (tests/main.c) runs every test (or those whose name
+ * contains argv[1]), checks that each test leaves no live tensor behind, prints one line
+ * per failure and a closing "N passed, N failed", and exits non-zero on any failure. */
+#ifndef DC_TEST_H
+#define DC_TEST_H
+
+#include "deepc.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef void (*dc_test_fn)(void);
+void dc_test_register(const char *name, dc_test_fn fn);
+/* Record a failure of the running test (printf-style message). */
+void dc_test_fail(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Failures recorded so far in the running test. */
+int dc_test_failures(void);
+
+#define TEST(name)                                                                             \
+    static void name(void);                                                                    \
+    __attribute__((constructor)) static void register_##name(void)                             \
+    {                                                                                          \
+        dc_test_register(#name, name);                                                         \
+    }                                                                                          \
+    static void name(void)
+
+#define CHECK(cond)                                                                            \
+    do {                                                                                       \
+        if (!(cond)) dc_test_fail(__FILE__, __LINE__, "CHECK(%s) failed; last error: %s",     \
+                                  #cond, dc_last_error());                                     \
+    } while (0)
+
+#define REQUIRE(cond)                                                                          \
+    do {                                                                                       \
+        if (!(cond)) {                                                                         \
+            dc_test_fail(__FILE__, __LINE__, "REQUIRE(%s) failed; last error: %s", #cond,      \
+                         dc_last_error());                                                     \
+            return;                                                                            \
+        }                                                                                      \
+    } while (0)
+
+/* |a - b| <= tol (absolute). */
+#define CHECK_NEAR(a, b, tol)                                                                  \
+    do {                                                                                       \
+        double a_ = (a), b_ = (b);                                                             \
+        if (!(fabs(a_ - b_) <= (tol)))                                                         \
+            dc_test_fail(__FILE__, __LINE__, "CHECK_NEAR(%s, %s): %.9g vs %.9g (tol %g)", #a,  \
+                         #b, a_, b_, (double)(tol));                                           \
+    } while (0)
+
+/* An error is expected: the call returned NULL / -1 and the message contains `fragment`. */
+#define CHECK_ERROR(failed, fragment)                                                          \
+    do {                                                                                       \
+        dc_clear_error();                                                                      \
+        bool failed_ = (failed);                                                               \
+        if (!failed_ || !strstr(dc_last_error(), (fragment)))                                  \
+            dc_test_fail(__FILE__, __LINE__, "expected an error containing '%s', got %s '%s'", \
+                         (fragment), failed_ ? "failure" : "success", dc_last_error());        \
+        dc_clear_error();                                                                      \
+    } while (0)
+
+/* Compare n values with a mixed tolerance |a-b| <= atol + rtol*|b|; reports the worst. */
+int dc_test_allclose(const char *file, int line, const char *what, const double *a,
+                     const double *b, int64_t n, double rtol, double atol);
+#define CHECK_ALLCLOSE(what, a, b, n, rtol, atol)                                              \
+    dc_test_allclose(__FILE__, __LINE__, (what), (a), (b), (n), (rtol), (atol))
+
+/* Tensor -> malloc'ed double array (caller frees), NULL on error. */
+double *dc_test_values(const dc_tensor *t);
+
+#endif
