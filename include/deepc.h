@@ -6,5 +6,8 @@
 #include "deepc/core.h"     /* errors, tensors, views, scopes, RNG, threads */
 #include "deepc/autograd.h" /* requires_grad, backward, no-grad */
 #include "deepc/ops.h"      /* differentiable operations */
+#include "deepc/io.h"       /* safetensors checkpoints */
+#include "deepc/nn.h"       /* modules, parameters, summary */
+#include "deepc/optim.h"    /* optimizers, schedules, clipping */
 
 #endif

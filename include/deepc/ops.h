@@ -59,6 +59,16 @@ dc_tensor *dc_relu(dc_tensor *a);  /* gradient 0 at 0 */
 dc_tensor *dc_sin(dc_tensor *a);
 dc_tensor *dc_cos(dc_tensor *a);
 
+/* ---- Activations (src/ops/unary.c; book §4.3) ------------------------------------------ */
+
+dc_tensor *dc_leaky_relu(dc_tensor *a, double negative_slope); /* torch default 0.01 */
+/* GELU: x * Phi(x) with the exact erf (approximate = false) or the tanh approximation
+ * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (approximate = true). */
+dc_tensor *dc_gelu(dc_tensor *a, bool approximate);
+dc_tensor *dc_silu(dc_tensor *a); /* x * sigmoid(x) */
+/* log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (torch: 1, 20). */
+dc_tensor *dc_softplus(dc_tensor *a, double beta, double threshold);
+
 /* ---- Reductions (src/ops/reduce.c) ---------------------------------------------------- */
 
 /* Over the listed dims (ndims == 0: over all dims); keepdim keeps them with size 1. */
@@ -79,6 +89,9 @@ dc_tensor *dc_mean_all(dc_tensor *a);
 /* torch.matmul: 1-D operands are promoted (and the added dim removed), leading (batch) dims
  * broadcast. [.., n, k] @ [.., k, m] -> [.., n, m]. */
 dc_tensor *dc_matmul(dc_tensor *a, dc_tensor *b);
+/* Fully connected layer (book §4.1): x[..., in] @ weight[out, in]^T + bias[out] (bias may be
+ * NULL) -> [..., out]; leading dims are flattened into one matrix product. */
+dc_tensor *dc_linear(dc_tensor *x, dc_tensor *weight, dc_tensor *bias);
 
 /* ---- Softmax (src/ops/softmax.c) ------------------------------------------------------ */
 
@@ -98,6 +111,74 @@ dc_tensor *dc_index_select(dc_tensor *a, int dim, dc_tensor *index);
 /* Join along an existing dim (cat) or a new one (stack). Shapes must match elsewhere. */
 dc_tensor *dc_cat(dc_tensor *const *tensors, int n, int dim);
 dc_tensor *dc_stack(dc_tensor *const *tensors, int n, int dim);
+
+
+/* ---- Convolution, pooling, upsampling (src/ops/conv.c, pool.c) ------------------------- */
+/* torch.nn.functional semantics, NCHW / NCL layouts, batch dim required (book §4.2, §4.4).
+ * Output size per spatial dim: floor((in + 2*padding - dilation*(kernel-1) - 1)/stride) + 1.
+ * Errors (NULL result): wrong ndim, in_channels mismatch, groups not dividing the channels,
+ * stride/dilation/kernel < 1, padding < 0, an output size < 1 (kernel larger than the padded
+ * input), mixed dtypes. `bias` may be NULL everywhere. */
+
+/* Spatial options of a 2-D convolution, [0] = height, [1] = width. */
+typedef struct {
+    int stride[2], padding[2], dilation[2], groups;
+} dc_conv2d_opts;
+/* Square options, e.g. dc_conv2d(x, w, b, DC_CONV2D_OPTS(2, 1, 1, 1)) for stride 2, pad 1. */
+#define DC_CONV2D_OPTS(stride, padding, dilation, groups)                                      \
+    ((dc_conv2d_opts){{(stride), (stride)}, {(padding), (padding)}, {(dilation), (dilation)}, \
+                      (groups)})
+#define DC_CONV2D_DEFAULTS DC_CONV2D_OPTS(1, 0, 1, 1) /* torch's defaults */
+
+/* F.conv2d: x[N, Cin, H, W], weight[Cout, Cin/groups, KH, KW], bias[Cout] -> [N, Cout, OH, OW]. */
+dc_tensor *dc_conv2d(dc_tensor *x, dc_tensor *weight, dc_tensor *bias, dc_conv2d_opts opts);
+/* F.conv1d: x[N, Cin, L], weight[Cout, Cin/groups, K], bias[Cout] -> [N, Cout, OL]. */
+dc_tensor *dc_conv1d(dc_tensor *x, dc_tensor *weight, dc_tensor *bias, int stride, int padding,
+                     int dilation, int groups);
+
+/* Options of a transposed convolution (field order as torch's argument order). */
+typedef struct {
+    int stride[2], padding[2], output_padding[2], groups, dilation[2];
+} dc_conv_transpose2d_opts;
+#define DC_CONV_TRANSPOSE2D_OPTS(stride, padding, output_padding, groups, dilation)             \
+    ((dc_conv_transpose2d_opts){{(stride), (stride)}, {(padding), (padding)},                 \
+                                {(output_padding), (output_padding)}, (groups),               \
+                                {(dilation), (dilation)}})
+#define DC_CONV_TRANSPOSE2D_DEFAULTS DC_CONV_TRANSPOSE2D_OPTS(1, 0, 0, 1, 1)
+
+/* F.conv_transpose2d, the gradient of conv2d w.r.t. its input: x[N, Cin, H, W],
+ * weight[Cin, Cout/groups, KH, KW] (torch layout), bias[Cout] -> [N, Cout, OH, OW] with
+ * OH = (H-1)*stride - 2*padding + dilation*(KH-1) + output_padding + 1.
+ * output_padding must be smaller than stride or dilation (as torch). */
+dc_tensor *dc_conv_transpose2d(dc_tensor *x, dc_tensor *weight, dc_tensor *bias,
+                               dc_conv_transpose2d_opts opts);
+/* F.conv_transpose1d: x[N, Cin, L], weight[Cin, Cout/groups, K] (torch's argument order). */
+dc_tensor *dc_conv_transpose1d(dc_tensor *x, dc_tensor *weight, dc_tensor *bias, int stride,
+                               int padding, int output_padding, int groups, int dilation);
+
+/* Pooling windows, [0] = height, [1] = width. stride 0 means stride = kernel (torch's
+ * default); padding must be at most half the kernel. */
+typedef struct {
+    int kernel[2], stride[2], padding[2];
+} dc_pool2d_opts;
+#define DC_POOL2D_OPTS(kernel, stride, padding)                                                 \
+    ((dc_pool2d_opts){{(kernel), (kernel)}, {(stride), (stride)}, {(padding), (padding)}})
+
+/* F.max_pool2d: x[N, C, H, W] -> [N, C, OH, OW], max over each window (padding never wins).
+ * The gradient goes to the first maximal element of each window (as torch). */
+dc_tensor *dc_max_pool2d(dc_tensor *x, dc_pool2d_opts opts);
+/* F.avg_pool2d with count_include_pad=True: the window sum divided by KH*KW. */
+dc_tensor *dc_avg_pool2d(dc_tensor *x, dc_pool2d_opts opts);
+/* 1-D versions on x[N, C, L] (stride 0 = kernel). */
+dc_tensor *dc_max_pool1d(dc_tensor *x, int kernel, int stride, int padding);
+dc_tensor *dc_avg_pool1d(dc_tensor *x, int kernel, int stride, int padding);
+/* F.adaptive_avg_pool2d: output cell i averages input rows floor(i*H/out_h) to
+ * ceil((i+1)*H/out_h) - 1 (same for columns). */
+dc_tensor *dc_adaptive_avg_pool2d(dc_tensor *x, int64_t out_h, int64_t out_w);
+/* F.interpolate(mode='nearest') with integer scale factors: out[i][j] = x[i/sh][j/sw]. */
+dc_tensor *dc_upsample_nearest2d(dc_tensor *x, int scale_h, int scale_w);
+/* F.interpolate(size=(out_h, out_w), mode='bilinear', align_corners=...). */
+dc_tensor *dc_upsample_bilinear2d(dc_tensor *x, int64_t out_h, int64_t out_w, bool align_corners);
 
 #ifdef __cplusplus
 }

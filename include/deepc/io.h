@@ -1,0 +1,90 @@
+/* deepc io: checkpoints in the safetensors format (https://github.com/huggingface/safetensors).
+ *
+ * A safetensors file is: an 8-byte little-endian header length N, N bytes of a JSON object
+ *   {"__metadata__": {"key": "value", ...},                         (optional, string -> string)
+ *    "0.weight": {"dtype": "F32", "shape": [8, 4], "data_offsets": [begin, end]}, ...}
+ * padded with spaces to a multiple of 8, then the data buffer; offsets are relative to the
+ * start of the data buffer, and each tensor is stored row-major, little-endian. Files written
+ * here are readable by the Python `safetensors` package as-is (and its files by us), and
+ * names follow PyTorch's state_dict ("blocks.3.attn.qkv.weight"), so a checkpoint maps 1:1
+ * onto a PyTorch model.
+ *
+ * The JSON header is parsed with jansson. When deepc is built without it (libjansson-dev not
+ * installed), every function here fails with "deepc was built without jansson (install
+ * libjansson-dev)". Errors are values, as everywhere in deepc: -1 / NULL and dc_last_error().
+ */
+#ifndef DEEPC_IO_H
+#define DEEPC_IO_H
+
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A tensor to save under a name (both borrowed for the duration of the call). */
+typedef struct {
+    const char *name;
+    const dc_tensor *tensor;
+} dc_named_tensor;
+
+/* Write n named tensors and n_kv metadata pairs to `path`, atomically.
+ * - tensors: any dtype of F32/F64/I64 and any strides (views, expanded, transposed): the
+ *   logical row-major contents are written. Names must be unique, non-empty valid UTF-8
+ *   and not "__metadata__".
+ * - metadata_kv: 2*n_kv strings key0, value0, key1, value1, ... (may be NULL when n_kv is
+ *   0); keys unique. Stored in "__metadata__".
+ * - layout: like the Python library (so both write identical bytes): data sorted by dtype
+ *   (I64, F64, F32) then by name, header entries in that order after "__metadata__", compact
+ *   JSON padded with spaces to a multiple of 8 bytes.
+ * - atomic: writes "<path>.tmp.<pid>" in the same directory, fsyncs it and renames it over
+ *   `path`; on any failure the temp file is removed and an existing `path` is left intact.
+ * Returns 0, or -1 with an error naming the tensor at fault (NULL, duplicate, bad dtype) or
+ * the path and the OS error (cannot create / write / rename). */
+int dc_safetensors_save(const char *path, const dc_named_tensor *items, int n,
+                        const char *const *metadata_kv, int n_kv);
+
+/* An open safetensors file: its validated header and its data (opaque). */
+typedef struct dc_safetensors dc_safetensors;
+
+/* Open and validate the whole file: header length sane (< 100 MB and within the file), JSON
+ * object without duplicate keys, every entry with a known dtype (F32, F64, I64 and, for
+ * reading only, F16, BF16, I32, U8, I8), a shape of at most DC_MAX_DIMS non-negative ints,
+ * and data_offsets [begin, end] with end - begin = numel * itemsize, inside the data buffer
+ * and not overlapping another tensor. The file is mapped read-only (no copy is made until a
+ * tensor is read). Returns a handle the caller releases with dc_safetensors_close, or NULL
+ * with an error naming the file (and the tensor, for a bad entry): a truncated or corrupt
+ * file is an error, never a crash. */
+dc_safetensors *dc_safetensors_open(const char *path);
+
+/* Release the handle and its mapping; NULL is ignored. Tensors already read stay valid. */
+void dc_safetensors_close(dc_safetensors *f);
+
+/* Number of tensors in the file (0 for NULL). */
+int dc_safetensors_count(const dc_safetensors *f);
+
+/* Name of the i-th tensor, in the order of their data offsets; NULL (error set) if i is out
+ * of range. The string is owned by f and lives until dc_safetensors_close. */
+const char *dc_safetensors_name(const dc_safetensors *f, int i);
+
+/* True if the file holds a tensor called `name`. */
+bool dc_safetensors_has(const dc_safetensors *f, const char *name);
+
+/* Value of a "__metadata__" key, or NULL if absent (no error). Owned by f. */
+const char *dc_safetensors_metadata(const dc_safetensors *f, const char *key);
+
+/* Read a tensor as a new contiguous tensor (owned like any op result: by the open scope, else
+ * by the caller). F32/F64/I64 keep their dtype; F16 and BF16 become F32; I32, U8 and I8
+ * become I64. NULL with "tensor 'x' not found in FILE" if absent. */
+dc_tensor *dc_safetensors_get(dc_safetensors *f, const char *name);
+
+/* Copy a tensor of the file into an existing tensor `dst` (e.g. a parameter: any strides),
+ * converting the dtype to dst's (no autograd is recorded). The shapes must be equal: a
+ * mismatch is an error naming the tensor and both shapes, and leaves dst untouched, as does a
+ * missing name. Returns 0 or -1. */
+int dc_safetensors_read_into(dc_safetensors *f, const char *name, dc_tensor *dst);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

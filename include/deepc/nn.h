@@ -1,0 +1,113 @@
+/* deepc nn: modules (layers with parameters), initialisers and the model summary.
+ *
+ * A module owns named parameters (trainable tensors), named buffers (state such as
+ * BatchNorm's running statistics) and named child modules. Names compose with dots exactly
+ * like PyTorch's state_dict ("blocks.3.attn.qkv.weight"), so a checkpoint maps 1:1 onto a
+ * PyTorch model. Layers follow torch.nn's argument order, defaults and initialisation.
+ *
+ * Ownership: dc_*_new returns a module the caller frees with dc_module_free (which frees
+ * its parameters, buffers and children). A child added to a parent is owned by the parent. */
+#ifndef DEEPC_NN_H
+#define DEEPC_NN_H
+
+#include "core.h"
+
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dc_module dc_module;
+
+struct dc_module {
+    const char *type; /* "Linear", "Sequential", ... (static string) */
+    /* y = forward(self, x); NULL for containers of other shapes (call their own API). */
+    dc_tensor *(*forward)(dc_module *self, dc_tensor *x);
+    /* Optional: writes the constructor arguments ("in_features=784, out_features=10"). */
+    void (*describe)(const dc_module *self, char *buf, size_t size);
+    /* Optional: frees `impl` and anything else the type allocated. */
+    void (*destroy)(dc_module *self);
+    void *impl; /* type-specific state */
+    bool training;
+    int n_params, n_buffers, n_children;
+    char **param_names, **buffer_names, **child_names;
+    dc_tensor **params, **buffers;
+    dc_module **children;
+};
+
+/* ---- Building modules ------------------------------------------------------------------ */
+
+/* An empty module of the given type (static string); add members with the functions below. */
+dc_module *dc_module_new(const char *type);
+void dc_module_free(dc_module *m);
+/* Register a member under `name` (no dots). Tensors are retained (the module adds its own
+ * reference; the caller's stays the caller's); a child module becomes owned by m (also on
+ * failure). Parameters get requires_grad. Returns the registered object or NULL (duplicate
+ * name, NULL input, out of memory). */
+dc_tensor *dc_module_add_param(dc_module *m, const char *name, dc_tensor *t);
+dc_tensor *dc_module_add_buffer(dc_module *m, const char *name, dc_tensor *t);
+dc_module *dc_module_add_child(dc_module *m, const char *name, dc_module *child);
+/* Members by (dotted) name, NULL if absent (no error set). */
+dc_tensor *dc_module_param(const dc_module *m, const char *name);
+dc_tensor *dc_module_buffer(const dc_module *m, const char *name);
+dc_module *dc_module_child(const dc_module *m, const char *name);
+
+/* ---- Using modules ---------------------------------------------------------------------- */
+
+/* Call m->forward (and the summary hook). Returns NULL with an error for a NULL module or a
+ * module without a single-input forward. */
+dc_tensor *dc_forward(dc_module *m, dc_tensor *x);
+/* Training mode (dropout active, batch statistics) or eval mode, recursively. */
+void dc_module_train(dc_module *m, bool training);
+/* Number of parameter elements (trainable_only: only those with requires_grad). */
+int64_t dc_module_num_params(const dc_module *m, bool trainable_only);
+/* requires_grad = !frozen for every parameter whose dotted name starts with prefix
+ * ("" = all). Returns how many parameters matched. */
+int dc_module_freeze(dc_module *m, const char *prefix, bool frozen);
+/* Drop the gradients of all parameters. */
+void dc_module_zero_grad(dc_module *m);
+
+/* A flat list of named tensors (borrowed pointers; the names are owned by the list). */
+typedef struct {
+    int n;
+    dc_tensor **tensors;
+    char **names;
+} dc_tensor_list;
+
+/* Parameters (dotted names, registration order). */
+int dc_module_parameters(const dc_module *m, dc_tensor_list *out);
+/* Parameters and buffers: PyTorch's state_dict. */
+int dc_module_state(const dc_module *m, dc_tensor_list *out);
+void dc_tensor_list_free(dc_tensor_list *list);
+
+/* Print a table of every submodule called during one forward of x (name, type, output
+ * shape, parameter count) and the totals, like torchinfo. Runs the forward in eval mode
+ * under no-grad. Returns 0 or -1. */
+int dc_module_summary(dc_module *m, dc_tensor *x, FILE *out);
+
+/* ---- Layers (src/nn/layers.c) -------------------------------------------------------------- */
+
+/* torch.nn.Linear(in, out, bias): weight [out, in] and bias [out], both U(-1/sqrt(in),
+ * 1/sqrt(in)) drawn from rng (NULL: the global generator). */
+dc_module *dc_linear_new(int64_t in_features, int64_t out_features, bool bias, dc_rng *rng);
+
+typedef enum {
+    DC_ACT_IDENTITY, DC_ACT_RELU, DC_ACT_TANH, DC_ACT_SIGMOID, DC_ACT_GELU,
+    DC_ACT_GELU_TANH, DC_ACT_SILU, DC_ACT_LEAKY_RELU, DC_ACT_SOFTPLUS
+} dc_activation;
+/* An activation as a module; param is LeakyReLU's negative_slope or Softplus' beta. */
+dc_module *dc_activation_new(dc_activation kind, double param);
+/* The same as a function (for model code that stores the kind in a config). */
+dc_tensor *dc_activation_apply(dc_activation kind, double param, dc_tensor *x);
+/* torch.nn.Flatten(start_dim, end_dim) (torch defaults: 1, -1). */
+dc_module *dc_flatten_new(int start_dim, int end_dim);
+/* torch.nn.Sequential: children named "0", "1", ...; takes ownership of the n modules (also
+ * when it fails: a NULL child makes it fail and frees the others). */
+dc_module *dc_sequential_new(int n, ...);
+dc_module *dc_sequential_append(dc_module *seq, dc_module *child);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
