@@ -180,6 +180,41 @@ dc_tensor *dc_upsample_nearest2d(dc_tensor *x, int scale_h, int scale_w);
 /* F.interpolate(size=(out_h, out_w), mode='bilinear', align_corners=...). */
 dc_tensor *dc_upsample_bilinear2d(dc_tensor *x, int64_t out_h, int64_t out_w, bool align_corners);
 
+/* ---- Losses and metrics (src/ops/loss.c; book §3.1, §3.6) ------------------------------ */
+
+typedef enum { DC_REDUCE_MEAN, DC_REDUCE_SUM, DC_REDUCE_NONE } dc_reduction;
+
+/* mean/sum/none of (input - target)^2; shapes broadcast (torch.nn.functional.mse_loss). */
+dc_tensor *dc_mse_loss(dc_tensor *input, dc_tensor *target, dc_reduction reduction);
+
+typedef struct {
+    dc_reduction reduction; /* DC_REDUCE_MEAN: average over non-ignored targets */
+    int64_t ignore_index;   /* targets equal to it contribute nothing (torch: -100) */
+    double label_smoothing; /* in [0, 1] */
+} dc_ce_opts;
+#define DC_CE_DEFAULTS ((dc_ce_opts){DC_REDUCE_MEAN, -100, 0.0})
+/* Cross-entropy from logits [N, C] or [N, C, d1, ...] (per token / per pixel) with class
+ * indices target [N] or [N, d1, ...] (DC_I64), as torch.nn.functional.cross_entropy.
+ * Out-of-range targets are an error naming the value. opts NULL = defaults. */
+dc_tensor *dc_cross_entropy(dc_tensor *logits, dc_tensor *target, const dc_ce_opts *opts);
+/* Negative log-likelihood of log-probabilities (same shapes and options, no smoothing). */
+dc_tensor *dc_nll_loss(dc_tensor *log_probs, dc_tensor *target, const dc_ce_opts *opts);
+/* Binary cross-entropy of probabilities in [0, 1] (logs clamped at -100 like torch), and
+ * the numerically stable version from logits. target has input's shape (float). */
+dc_tensor *dc_bce_loss(dc_tensor *probs, dc_tensor *target, dc_reduction reduction);
+dc_tensor *dc_bce_with_logits(dc_tensor *logits, dc_tensor *target, dc_reduction reduction);
+/* mean of max(d(a, p) - d(a, n) + margin, 0) with d the L2 distance over the last dim
+ * (+1e-6 inside the norm as torch's pairwise_distance). */
+dc_tensor *dc_triplet_margin_loss(dc_tensor *anchor, dc_tensor *positive, dc_tensor *negative,
+                                  double margin);
+/* KL(N(mu, exp(logvar)) || N(0, I)) = -0.5 * sum(1 + logvar - mu^2 - exp(logvar)), summed
+ * over all dims but the first and averaged over the batch (the VAE's regulariser). */
+dc_tensor *dc_kl_normal(dc_tensor *mu, dc_tensor *logvar);
+/* Fraction of rows whose argmax over dim 1 equals target (non-differentiable); -1 on error. */
+double dc_accuracy(dc_tensor *logits, dc_tensor *target);
+/* exp(mean cross-entropy) for a loss value. */
+double dc_perplexity(double mean_cross_entropy);
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,7 +5,6 @@
 #include <string.h>
 
 typedef struct {
-    dc_iter it;
     char *dst;
     const char *src;
     dc_dtype dt, st;
@@ -25,26 +24,21 @@ static inline void store_d(char *p, dc_dtype t, int64_t i, double v)
     else ((int64_t *)p)[i] = (int64_t)v;
 }
 
-static void copy_rows(void *ctx, int64_t begin, int64_t end, int tid)
+static void copy_segment(void *ctx, const dc_iter *it, const int64_t *off, int64_t n)
 {
-    (void)tid;
     const copy_job *j = ctx;
-    const int64_t n = j->it.inner, ds = j->it.inner_stride[0], ss = j->it.inner_stride[1];
+    const int64_t ds = it->inner_stride[0], ss = it->inner_stride[1];
     const size_t esz = dc__elsize(j->dt);
-    for (int64_t r = begin; r < end; r++) {
-        int64_t off[2];
-        dc__iter_row_offsets(&j->it, r, off);
-        char *d = j->dst + (size_t)off[0] * esz;
-        const char *s = j->src + (size_t)off[1] * dc__elsize(j->st);
-        if (j->dt == j->st && ds == 1 && ss == 1) {
-            memcpy(d, s, (size_t)n * esz);
-        } else if (j->dt == DC_F32 && j->st == DC_F32) {
-            for (int64_t i = 0; i < n; i++) ((float *)d)[i * ds] = ((const float *)s)[i * ss];
-        } else if (j->dt == j->st) { /* 8-byte types */
-            for (int64_t i = 0; i < n; i++) ((int64_t *)d)[i * ds] = ((const int64_t *)s)[i * ss];
-        } else {
-            for (int64_t i = 0; i < n; i++) store_d(d, j->dt, i * ds, load_d(s, j->st, i * ss));
-        }
+    char *d = j->dst + (size_t)off[0] * esz;
+    const char *s = j->src + (size_t)off[1] * dc__elsize(j->st);
+    if (j->dt == j->st && ds == 1 && ss == 1) {
+        memcpy(d, s, (size_t)n * esz);
+    } else if (j->dt == DC_F32 && j->st == DC_F32) {
+        for (int64_t i = 0; i < n; i++) ((float *)d)[i * ds] = ((const float *)s)[i * ss];
+    } else if (j->dt == j->st) { /* 8-byte types */
+        for (int64_t i = 0; i < n; i++) ((int64_t *)d)[i * ds] = ((const int64_t *)s)[i * ss];
+    } else {
+        for (int64_t i = 0; i < n; i++) store_d(d, j->dt, i * ds, load_d(s, j->st, i * ss));
     }
 }
 
@@ -67,46 +61,40 @@ int dc_copy_(dc_tensor *dst, const dc_tensor *src)
     int64_t strides[2][DC_MAX_DIMS];
     for (int d = 0; d < nd; d++) strides[0][d] = dst->stride[d];
     dc__broadcast_strides(src, nd, dst->shape, strides[1]);
-    dc__iter_init(&j.it, nd, dst->shape, 2, strides);
-    if (dc_numel(dst) == 0) return 0;
-    dc_parallel_for(j.it.rows, j.it.rows * j.it.inner < 32768 ? j.it.rows : 1, copy_rows, &j);
+    dc_iter it;
+    dc__iter_init(&it, nd, dst->shape, 2, strides);
+    dc__iter_run(&it, 32768, copy_segment, &j);
     return 0;
 }
 
 typedef struct {
-    dc_iter it;
     char *dst;
     dc_dtype dt;
     double value;
 } fill_job;
 
-static void fill_rows(void *ctx, int64_t begin, int64_t end, int tid)
+static void fill_segment(void *ctx, const dc_iter *it, const int64_t *off, int64_t n)
 {
-    (void)tid;
     const fill_job *j = ctx;
-    for (int64_t r = begin; r < end; r++) {
-        int64_t off;
-        dc__iter_row_offsets(&j->it, r, &off);
-        char *d = j->dst + (size_t)off * dc__elsize(j->dt);
-        int64_t s = j->it.inner_stride[0];
-        if (j->dt == DC_F32) {
-            float v = (float)j->value;
-            for (int64_t i = 0; i < j->it.inner; i++) ((float *)d)[i * s] = v;
-        } else {
-            for (int64_t i = 0; i < j->it.inner; i++) store_d(d, j->dt, i * s, j->value);
-        }
+    char *d = j->dst + (size_t)off[0] * dc__elsize(j->dt);
+    int64_t s = it->inner_stride[0];
+    if (j->dt == DC_F32) {
+        float v = (float)j->value;
+        for (int64_t i = 0; i < n; i++) ((float *)d)[i * s] = v;
+    } else {
+        for (int64_t i = 0; i < n; i++) store_d(d, j->dt, i * s, j->value);
     }
 }
 
 int dc_fill_(dc_tensor *dst, double value)
 {
     if (!dst) return dc_error("dc_fill_: NULL tensor"), -1;
-    if (dc_numel(dst) == 0) return 0;
     fill_job j = {.dst = dc_data(dst), .dt = dst->dtype, .value = value};
     int64_t strides[1][DC_MAX_DIMS];
     for (int d = 0; d < dst->ndim; d++) strides[0][d] = dst->stride[d];
-    dc__iter_init(&j.it, dst->ndim, dst->shape, 1, strides);
-    dc_parallel_for(j.it.rows, j.it.rows * j.it.inner < 32768 ? j.it.rows : 1, fill_rows, &j);
+    dc_iter it;
+    dc__iter_init(&it, dst->ndim, dst->shape, 1, strides);
+    dc__iter_run(&it, 32768, fill_segment, &j);
     return 0;
 }
 
