@@ -119,3 +119,28 @@ TEST(test_module_errors)
                 "NULL");
     dc_module_free(m);
 }
+
+TEST(test_initialisers_follow_torch_formulas)
+{
+    dc_rng rng;
+    dc_rng_seed(&rng, 9);
+    dc_tensor *w = dc_empty(DC_F64, DC_SHAPE(64, 32, 3, 3)); /* fan_in 288, fan_out 576 */
+    REQUIRE(w);
+    double std_expect[4] = {sqrt(2.0 / (288 + 576)), sqrt(2.0 / 288), sqrt(2.0 / 576),
+                            sqrt(2.0 / (1 + 0.01)) / sqrt(288)};
+    for (int which = 0; which < 4; which++) {
+        int rc = which == 0 ? dc_init_xavier_normal_(w, 1.0, &rng)
+               : which == 1 ? dc_init_kaiming_uniform_(w, 0.0, true, &rng)
+               : which == 2 ? dc_init_kaiming_normal_(w, 0.0, false, &rng)
+                            : dc_init_kaiming_normal_(w, 0.1, true, &rng);
+        REQUIRE(rc == 0);
+        double *v = dc_test_values(w), sq = 0;
+        REQUIRE(v);
+        for (int64_t i = 0; i < dc_numel(w); i++) sq += v[i] * v[i];
+        free(v);
+        CHECK_NEAR(sqrt(sq / (double)dc_numel(w)), std_expect[which], 0.03 * std_expect[which]);
+    }
+    CHECK_NEAR(dc_init_gain(DC_ACT_TANH, 0), 5.0 / 3.0, 1e-15);
+    CHECK_NEAR(dc_init_gain(DC_ACT_LEAKY_RELU, 0.2), sqrt(2.0 / 1.04), 1e-15);
+    CHECK_ERROR(dc_init_xavier_uniform_(dc_empty(DC_F32, DC_SHAPE(5)), 1.0, NULL) != 0, "at least 2 dims");
+}

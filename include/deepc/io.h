@@ -17,6 +17,8 @@
 #define DEEPC_IO_H
 
 #include "core.h"
+#include "nn.h"
+#include "optim.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -83,6 +85,21 @@ dc_tensor *dc_safetensors_get(dc_safetensors *f, const char *name);
  * mismatch is an error naming the tensor and both shapes, and leaves dst untouched, as does a
  * missing name. Returns 0 or -1. */
 int dc_safetensors_read_into(dc_safetensors *f, const char *name, dc_tensor *dst);
+
+/* ---- Training checkpoints (src/io/checkpoint.c) ------------------------------------------ */
+
+/* Save the model's state_dict (parameters and buffers under their PyTorch names) and, when
+ * opt is not NULL, the optimizer's state under "optimizer.<param>.<buffer>" and
+ * "optimizer.step", plus metadata pairs (as dc_safetensors_save). Atomic. Load the model
+ * part in PyTorch with {k: v for k, v in load_file(path).items()
+ * if not k.startswith("optimizer.")}. */
+int dc_checkpoint_save(const char *path, const dc_module *model, dc_optimizer *opt,
+                       const char *const *metadata_kv, int n_kv);
+/* Load a checkpoint into an existing model (and optimizer, when not NULL), like PyTorch's
+ * strict load_state_dict: every state tensor must be in the file with the same shape, and the
+ * file may hold no other model tensor. Everything is checked before anything is copied, so
+ * on error (naming the tensor and the file) the model and optimizer are unchanged. */
+int dc_checkpoint_load(const char *path, dc_module *model, dc_optimizer *opt);
 
 #ifdef __cplusplus
 }

@@ -96,6 +96,19 @@ typedef enum {
     DC_ACT_IDENTITY, DC_ACT_RELU, DC_ACT_TANH, DC_ACT_SIGMOID, DC_ACT_GELU,
     DC_ACT_GELU_TANH, DC_ACT_SILU, DC_ACT_LEAKY_RELU, DC_ACT_SOFTPLUS
 } dc_activation;
+/* ---- Initialisers (src/nn/init.c; torch.nn.init) ------------------------------------------ */
+
+/* In place, no autograd; rng NULL = global generator. Fans as torch: fan_in = size(1) x
+ * receptive field, fan_out = size(0) x receptive field (needs >= 2 dims). Plain uniform,
+ * normal and constant fills are dc_uniform_, dc_normal_ and dc_fill_ (core.h). */
+/* torch.nn.init.calculate_gain (param: leaky_relu's negative slope). */
+double dc_init_gain(dc_activation nonlinearity, double param);
+int dc_init_xavier_uniform_(dc_tensor *t, double gain, dc_rng *rng); /* U(+-gain sqrt(6/(in+out))) */
+int dc_init_xavier_normal_(dc_tensor *t, double gain, dc_rng *rng);  /* N(0, gain sqrt(2/(in+out))) */
+/* He init for leaky_relu(a) (a = 0: relu), std = sqrt(2/(1+a^2)) / sqrt(fan), fan_in or fan_out. */
+int dc_init_kaiming_uniform_(dc_tensor *t, double a, bool fan_in_mode, dc_rng *rng);
+int dc_init_kaiming_normal_(dc_tensor *t, double a, bool fan_in_mode, dc_rng *rng);
+
 /* An activation as a module; param is LeakyReLU's negative_slope or Softplus' beta. */
 dc_module *dc_activation_new(dc_activation kind, double param);
 /* The same as a function (for model code that stores the kind in a config). */
@@ -106,6 +119,59 @@ dc_module *dc_flatten_new(int start_dim, int end_dim);
  * when it fails: a NULL child makes it fail and frees the others). */
 dc_module *dc_sequential_new(int n, ...);
 dc_module *dc_sequential_append(dc_module *seq, dc_module *child);
+
+/* ---- Attention (src/nn/attention.c; book §4.12) --------------------------------------------- */
+
+/* Multi-head attention with the book's weight shapes: parameters w_q, w_k [heads, dim, dim_qk],
+ * w_v [heads, dim, dim_v], w_o [heads*dim_v, dim]. dc_forward(m, x) is self-attention on
+ * x [B, N, dim] (causal if set); attention dropout in training mode. */
+dc_module *dc_mha_new(int64_t dim, int64_t heads, int64_t dim_qk, int64_t dim_v, bool causal,
+                      double dropout, dc_rng *rng);
+/* Cross-attention (or self-attention with a mask): queries xq [B, N, dim], keys/values
+ * xkv [B, M, dim], mask (nullable) broadcast to [B, heads, N, M], nonzero = may attend. */
+dc_tensor *dc_mha_forward(dc_module *mha, dc_tensor *xq, dc_tensor *xkv, dc_tensor *mask);
+
+/* ---- Normalisation layers (src/nn/norm_layers.c; book §4.6) -------------------------------- */
+/* torch.nn's layers with their parameter and buffer names: weight (ones) and bias (zeros)
+ * when affine; BatchNorm also has the buffers running_mean (zeros), running_var (ones) and
+ * num_batches_tracked (an int64 scalar). Training mode uses batch statistics and updates the
+ * running ones; eval mode uses the running ones (dc_module_train). torch's defaults:
+ * eps 1e-5, momentum 0.1, affine true. */
+
+/* BatchNorm1d: x [N, C] or [N, C, L]; BatchNorm2d: x [N, C, H, W]. */
+dc_module *dc_batch_norm1d_new(int64_t num_features, double eps, double momentum, bool affine);
+dc_module *dc_batch_norm2d_new(int64_t num_features, double eps, double momentum, bool affine);
+/* LayerNorm(normalized_shape): over the last ndim dims of its input, which must end with
+ * normalized_shape; weight/bias of that shape. */
+dc_module *dc_layer_norm_new(int ndim, const int64_t *normalized_shape, double eps,
+                             bool elementwise_affine);
+/* GroupNorm(num_groups, num_channels): x [N, C, ...]; num_groups must divide num_channels. */
+dc_module *dc_group_norm_new(int num_groups, int64_t num_channels, double eps, bool affine);
+/* RMSNorm(normalized_shape) (torch 2.x): weight only (ones). eps < 0: torch's eps=None, the
+ * machine epsilon of the input's dtype (see dc_rms_norm). */
+dc_module *dc_rms_norm_new(int ndim, const int64_t *normalized_shape, double eps,
+                           bool elementwise_affine);
+
+/* ---- Dropout layers (src/nn/norm_layers.c; book §4.5) ------------------------------------- */
+/* Dropout(p) and Dropout2d(p) (whole channels of x [N, C, ...]): active only in training
+ * mode; masks drawn from rng (borrowed, must outlive the module; NULL: the global
+ * generator). p outside [0, 1] is an error. */
+dc_module *dc_dropout_new(double p, dc_rng *rng);
+dc_module *dc_dropout2d_new(double p, dc_rng *rng);
+
+/* ---- Embeddings and positions (src/nn/embedding.c; book §4.9, §4.10) ---------------------- */
+
+/* Embedding(num_embeddings, embedding_dim): weight [num, dim] ~ N(0, 1) (torch's init) from
+ * rng (NULL: global). Forward: int64 ids of any shape [...] -> [..., dim]; an id out of
+ * [0, num) is an error naming it. */
+dc_module *dc_embedding_new(int64_t num_embeddings, int64_t embedding_dim, dc_rng *rng);
+/* Learned positions: parameter "weight" [max_len, dim] ~ N(0, 1) (like an nn.Embedding of
+ * positions, e.g. GPT-2's wpe; re-initialise it with dc_normal_ for other schemes). Forward:
+ * x [..., T, dim] -> x + weight[:T] (T <= max_len). */
+dc_module *dc_learned_positional_encoding_new(int64_t max_len, int64_t dim, dc_rng *rng);
+/* Fixed sinusoidal positions (dc_sinusoidal_positions; no parameters, no state_dict entry):
+ * x [..., T, dim] -> x + pe[:T] (T <= max_len). */
+dc_module *dc_sinusoidal_positional_encoding_new(int64_t max_len, int64_t dim);
 
 #ifdef __cplusplus
 }

@@ -136,6 +136,14 @@ bool dc__needs_grad(const dc_node *node, int input);
 extern _Thread_local bool dc__grad_enabled;
 
 /* Element size helpers. */
-static inline size_t dc__elsize(dc_dtype d) { return d == DC_F32 ? 4 : 8; }
+static inline size_t dc__elsize(dc_dtype d)
+{
+    switch (d) {
+    case DC_F32: return 4;
+    case DC_F64:
+    case DC_I64: return 8;
+    default: return 0; /* not an in-memory dtype (yet) */
+    }
+}
 
 #endif

@@ -29,7 +29,7 @@ const char *dc_dtype_name(dc_dtype dtype)
     }
 }
 
-size_t dc_dtype_size(dc_dtype dtype) { return dtype == DC_F32 ? 4 : 8; }
+size_t dc_dtype_size(dc_dtype dtype) { return dc__elsize(dtype); }
 
 /* ---- Allocation ----------------------------------------------------------------------- */
 
