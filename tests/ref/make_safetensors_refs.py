@@ -14,6 +14,8 @@ Files written next to this script (all tiny, committed; the C tests need no torc
   tiny_mlp.safetensors   state_dict of Sequential(Linear(4,6), ReLU, Linear(6,3), BatchNorm1d(3))
                          after two training steps (running stats, num_batches_tracked = 2, I64),
                          plus "extra.f64" (F64) and metadata.
+  tiny_mlp_state.safetensors  the same state_dict alone (a plain PyTorch checkpoint), and
+  tiny_mlp_io.safetensors     the model's eval-mode input and output on a fixed batch.
   dtypes.safetensors     F16, BF16, I32, U8, I8 tensors, an empty [0,3] tensor and an F64 scalar,
                          to test conversion on read (F16/BF16 -> F32, ints -> I64).
   safetensors_expected.txt  every tensor's values (as read by deepc) and the model's eval-mode
@@ -133,6 +135,13 @@ def write_refs():
     state.update(extra)
     with open(os.path.join(HERE, "tiny_mlp.safetensors"), "wb") as f:
         f.write(serialize(state, {"format": "pt", "source": "make_safetensors_refs.py"}))
+
+    # A plain PyTorch checkpoint of the model (state_dict only, for dc_checkpoint_load's strict
+    # loading) and the model's input/output to compare with.
+    with open(os.path.join(HERE, "tiny_mlp_state.safetensors"), "wb") as f:
+        f.write(serialize(dict(model.state_dict())))
+    with open(os.path.join(HERE, "tiny_mlp_io.safetensors"), "wb") as f:
+        f.write(serialize({"input": x, "output": y}))
 
     dtypes = {
         "half": torch.tensor([0.0, 1.0, -2.5, 65504.0, 2.0 ** -24, float("inf")],
