@@ -15,8 +15,21 @@ OPT     ?= -O2
 CFLAGS  ?=
 WERROR  ?=
 BASE_CFLAGS = -std=c11 -D_DEFAULT_SOURCE $(OPT) -g -Wall -Wextra $(WERROR) -fPIC \
-              -fno-math-errno -Iinclude -Isrc $(CFLAGS)
+              -fno-math-errno -fno-trapping-math -Iinclude -Isrc $(BASE_DEFS) $(CFLAGS)
 LDLIBS  = -lm -lpthread
+
+# Optional libraries around the core (DESIGN.md): detected here, reported by `deepc info`;
+# a missing one disables its feature with a clear runtime error, never the build.
+HAVE_JANSSON := $(shell pkg-config --exists jansson 2>/dev/null && echo 1)
+ifeq ($(HAVE_JANSSON),1)
+BASE_DEFS += -DDC_HAVE_JANSSON
+LDLIBS    += $(shell pkg-config --libs jansson)
+endif
+HAVE_ZLIB := $(shell pkg-config --exists zlib 2>/dev/null && echo 1)
+ifeq ($(HAVE_ZLIB),1)
+BASE_DEFS += -DDC_HAVE_ZLIB
+LDLIBS    += $(shell pkg-config --libs zlib)
+endif
 
 ARCH := $(shell $(CC) -dumpmachine)
 ifneq (,$(findstring x86_64,$(ARCH)))
@@ -56,7 +69,7 @@ $(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/libdeepc.a
 $(BUILD)/examples/%: $(BUILD)/examples/%.o $(BUILD)/libdeepc.a
 	$(CC) $(BASE_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-test: $(BUILD)/run_tests $(EXAMPLES)
+test: $(BUILD)/run_tests $(BUILD)/deepc $(EXAMPLES)
 	cd tests && ../$(BUILD)/run_tests
 
 asan:
