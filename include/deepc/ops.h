@@ -215,6 +215,64 @@ double dc_accuracy(dc_tensor *logits, dc_tensor *target);
 /* exp(mean cross-entropy) for a loss value. */
 double dc_perplexity(double mean_cross_entropy);
 
+/* ---- Attention (src/ops/attention.c; book §4.10) ----------------------------------------- */
+
+/* softargmax(q k^T / sqrt(D_qk)) v for q [..., Nq, Dqk], k [..., Nkv, Dqk], v [..., Nkv, Dv]
+ * (leading dims broadcast) -> [..., Nq, Dv]. mask (nullable) broadcasts to [..., Nq, Nkv]
+ * with nonzero = may attend (torch's boolean attn_mask); causal masks keys after the query
+ * (top-left aligned). Dropout on the attention weights when training and dropout_p > 0. */
+dc_tensor *dc_scaled_dot_product_attention(dc_tensor *q, dc_tensor *k, dc_tensor *v,
+                                           dc_tensor *mask, bool causal, double dropout_p,
+                                           bool training, dc_rng *rng);
+
+/* ---- Normalisation (src/ops/norm.c; book §4.6) ----------------------------------------- */
+/* torch.nn.functional semantics. eps is added to the variance (torch's default 1e-5).
+ * weight and bias (the affine gamma and beta) may be NULL (= 1 and 0); their shape is given
+ * below. The variance used to normalise is the biased one (divide by the count). Errors
+ * (NULL result) name the shapes: x with too few dims, weight/bias of the wrong shape, mixed
+ * dtypes, groups not dividing the channels, a training batch with one value per channel. */
+
+/* F.layer_norm over the last normalized_ndim dims of x: y = (x - mean) / sqrt(var + eps) * w
+ * + b, statistics per row; weight/bias have the normalized shape x.shape[-normalized_ndim:]. */
+dc_tensor *dc_layer_norm(dc_tensor *x, int normalized_ndim, dc_tensor *weight, dc_tensor *bias,
+                         double eps);
+/* F.batch_norm on x [N, C], [N, C, L] or [N, C, H, W] (any x [N, C, ...]); weight, bias,
+ * running_mean, running_var are [C]. training: normalise with the batch statistics over all
+ * dims but C, and if running stats are given update them in place (no autograd):
+ * running = (1 - momentum) * running + momentum * batch, with the UNBIASED batch variance for
+ * running_var (as torch). Eval (training false): normalise with the running stats (required);
+ * the gradient is then a plain per-channel scale. */
+dc_tensor *dc_batch_norm(dc_tensor *x, dc_tensor *running_mean, dc_tensor *running_var,
+                         dc_tensor *weight, dc_tensor *bias, bool training, double momentum,
+                         double eps);
+/* F.group_norm: x [N, C, ...], the C channels split into num_groups groups (which must divide
+ * C); statistics per (sample, group) over the group's channels and all spatial positions;
+ * weight/bias [C] per channel. */
+dc_tensor *dc_group_norm(dc_tensor *x, int num_groups, dc_tensor *weight, dc_tensor *bias,
+                         double eps);
+/* RMSNorm (torch 2.x nn.RMSNorm): y = x / sqrt(mean(x^2) + eps) * w over the last
+ * normalized_ndim dims; weight (nullable) has the normalized shape. eps < 0 means torch's
+ * default (eps=None): the machine epsilon of x's dtype (FLT_EPSILON / DBL_EPSILON); LLaMA-style
+ * models pass 1e-6 or 1e-5 explicitly. */
+dc_tensor *dc_rms_norm(dc_tensor *x, int normalized_ndim, dc_tensor *weight, double eps);
+
+/* ---- Dropout (src/ops/dropout.c; book §4.5) --------------------------------------------- */
+/* In training each element is zeroed with probability p (0 <= p <= 1, else an error) and the
+ * kept ones are scaled by 1/(1-p), so the expected value is unchanged; p = 1 gives zeros.
+ * In eval (training false) or with p = 0 the result is x itself (a new reference, no copy).
+ * The mask is drawn from rng (NULL: the global generator) and kept for backward:
+ * dx = g * mask. */
+dc_tensor *dc_dropout(dc_tensor *x, double p, bool training, dc_rng *rng);
+/* F.dropout2d / dropout3d: x [N, C, ...] (at least 2 dims); whole channels x[n, c] are zeroed
+ * together (one draw per (n, c)). */
+dc_tensor *dc_dropout2d(dc_tensor *x, double p, bool training, dc_rng *rng);
+
+/* ---- Positional encoding (src/nn/embedding.c; book §4.10) ------------------------------- */
+/* The fixed sinusoidal table [T, C] of Vaswani et al. (book eq. 4.15, base 10^4):
+ * pe[t, d] = sin(t / 10000^(d/C)) for even d, cos(t / 10000^((d-1)/C)) for odd d, i.e. the
+ * usual sin(t / 10000^(2i/C)), cos(t / 10000^(2i/C)) for d = 2i, 2i+1. No gradient. */
+dc_tensor *dc_sinusoidal_positions(int64_t T, int64_t C, dc_dtype dtype);
+
 #ifdef __cplusplus
 }
 #endif

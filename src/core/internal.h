@@ -26,7 +26,8 @@
 
 struct dc_storage {
     void *data;      /* 64-byte aligned */
-    size_t nbytes;
+    size_t nbytes;   /* bytes in use */
+    size_t capacity; /* bytes allocated (recycled through the block cache) */
     int refcount;
     dc_device device;
 };
@@ -74,6 +75,8 @@ const char *dc__shape_fmt(int ndim, const int64_t *shape, char *buf, size_t size
  * failure. */
 void *dc__malloc(size_t nbytes);
 void dc__free(void *p);
+/* Free the recycled tensor buffers kept by the block cache (see tensor.c). */
+void dc__release_cached_memory(void);
 /* New contiguous tensor, owned by the calling op until dc__publish (refcount 1). */
 dc_tensor *dc__alloc_result(dc_dtype dtype, int ndim, const int64_t *shape);
 /* Hand an op's result to the current scope if one is open (else to the caller); returns t.

@@ -1,0 +1,462 @@
+/* Pooling and upsampling (book §4.4) with torch.nn.functional semantics, on x[N, C, H, W].
+ *
+ * Every op here works plane by plane (one [H, W] plane per (n, c)) and is *separable*:
+ * output (i, j) reads input rows start_h[i] .. start_h[i]+count_h[i]-1 and columns
+ * start_w[j] .. (the "taps" of each axis), rows/columns outside the image being padding.
+ *   max_pool:    y[i,j] = max over the window (padding never wins); dX: g to the argmax
+ *   linear maps: y[i,j] = sum_{a,b} wh[i,a] * ww[j,b] * x[start_h[i]+a, start_w[j]+b]
+ *                dX[r,c] = sum over the (i,j) that read (r,c) of the same weights times g
+ * with per-axis taps and weights
+ *   avg_pool (count_include_pad):  start = i*s - p, count = k, weight 1/k (padding reads 0,
+ *                                  so the divisor stays KH*KW as torch's default)
+ *   adaptive_avg_pool:             start = floor(i*in/out), end = ceil((i+1)*in/out),
+ *                                  weight 1/(end - start)
+ *   upsample_nearest (scale s):    start = i/s, one tap of weight 1
+ *   upsample_bilinear:             src = align_corners ? i*(in-1)/(out-1)
+ *                                                      : max((i+0.5)*in/out - 0.5, 0),
+ *                                  taps floor(src) and floor(src)+1 with weights
+ *                                  1-λ and λ, λ = src - floor(src) (one tap at the border).
+ * The 1-D versions run the 2-D op on an [N, C, 1, L] view. */
+#include "../core/internal.h"
+#include "../kernels/kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef enum {
+    AXIS_WINDOW,
+    AXIS_ADAPTIVE,
+    AXIS_NEAREST,
+    AXIS_LINEAR,
+    AXIS_LINEAR_ALIGNED
+} axis_kind;
+typedef enum { POOL_MAX, POOL_LINEAR } pool_mode;
+
+/* One axis of a pooling / resampling op (all int64 so the spec fits node->i). */
+typedef struct {
+    int64_t kind, in, out;
+    int64_t kernel, stride, pad; /* AXIS_WINDOW; AXIS_NEAREST uses kernel as the scale */
+} axis_spec;
+
+typedef struct {
+    int64_t mode; /* pool_mode */
+    axis_spec h, w;
+} pool_spec;
+
+_Static_assert(sizeof(pool_spec) <= sizeof(((dc_node *)0)->i), "pool_spec is stored in node->i");
+
+/* Output i of an axis reads inputs start[i] + t for t < count[i], with weight[i*max_taps+t]. */
+typedef struct {
+    int64_t *start, *count;
+    double *weight;
+    int64_t max_taps;
+} axis_taps;
+
+static int64_t axis_max_taps(const axis_spec *a)
+{
+    switch ((axis_kind)a->kind) {
+    case AXIS_WINDOW: return a->kernel;
+    case AXIS_ADAPTIVE: return a->in / a->out + 2; /* ceil((i+1)in/out) - floor(i in/out) */
+    case AXIS_NEAREST: return 1;
+    default: return 2;
+    }
+}
+
+/* Fill the taps of one axis (one allocation, freed with dc__free(t->start)). */
+static bool axis_taps_build(const axis_spec *a, axis_taps *t)
+{
+    const int64_t n = a->out, mt = axis_max_taps(a);
+    char *block = dc__malloc((size_t)n * (2 * sizeof(int64_t) + (size_t)mt * sizeof(double)));
+    if (!block) return false;
+    t->start = (int64_t *)block;
+    t->count = t->start + n;
+    t->weight = (double *)(t->count + n);
+    t->max_taps = mt;
+    for (int64_t i = 0; i < n; i++) {
+        double *w = t->weight + i * mt;
+        int64_t start = 0, count = 1;
+        w[0] = 1.0;
+        switch ((axis_kind)a->kind) {
+        case AXIS_WINDOW:
+            start = i * a->stride - a->pad;
+            count = a->kernel;
+            for (int64_t k = 0; k < count; k++) w[k] = 1.0 / (double)a->kernel;
+            break;
+        case AXIS_ADAPTIVE: {
+            start = i * a->in / a->out;
+            const int64_t end = ((i + 1) * a->in + a->out - 1) / a->out;
+            count = end - start;
+            for (int64_t k = 0; k < count; k++) w[k] = 1.0 / (double)count;
+            break;
+        }
+        case AXIS_NEAREST: start = i / a->kernel; break;
+        case AXIS_LINEAR:
+        case AXIS_LINEAR_ALIGNED: {
+            double src;
+            if (a->kind == AXIS_LINEAR_ALIGNED)
+                src = a->out > 1 ? (double)i * (double)(a->in - 1) / (double)(a->out - 1) : 0.0;
+            else src = fmax(((double)i + 0.5) * (double)a->in / (double)a->out - 0.5, 0.0);
+            start = (int64_t)src;
+            const double lambda = src - (double)start;
+            if (start < a->in - 1) {
+                count = 2;
+                w[0] = 1.0 - lambda;
+                w[1] = lambda;
+            }
+            break;
+        }
+        }
+        t->start[i] = start;
+        t->count[i] = count;
+    }
+    return true;
+}
+
+/* ---- Plane kernels ------------------------------------------------------------------- */
+
+typedef struct {
+    const pool_spec *p;
+    const axis_taps *th, *tw; /* linear maps only */
+    const void *in;           /* forward: x; backward: g */
+    void *out;                /* forward: y; backward: dX (zeroed) */
+    int64_t *argmax;          /* max pool: flat index ih*W + iw of each output's max */
+    bool f64;
+} pool_job;
+
+/* Iterate the taps of output (i, j) that fall inside the image: ih, iw, and for linear maps
+ * the weight wgt. */
+#define FOR_EACH_TAP(j, i, jj, BODY)                                                               \
+    for (int64_t a_ = 0; a_ < th->count[i]; a_++) {                                                \
+        const int64_t ih = th->start[i] + a_;                                                      \
+        if (ih < 0 || ih >= H) continue;                                                           \
+        const double wa = th->weight[(i)*th->max_taps + a_];                                       \
+        for (int64_t b_ = 0; b_ < tw->count[jj]; b_++) {                                           \
+            const int64_t iw = tw->start[jj] + b_;                                                 \
+            if (iw < 0 || iw >= W) continue;                                                       \
+            const double wgt = wa * tw->weight[(jj)*tw->max_taps + b_];                            \
+            (void)wgt;                                                                             \
+            BODY                                                                                   \
+        }                                                                                          \
+    }
+
+#define DEFINE_POOL_KERNELS(T, SUFFIX)                                                             \
+    /* y = linear map of x, planes [begin, end) */                                                 \
+    static void linear_forward_##SUFFIX(const pool_job *j, int64_t begin, int64_t end)             \
+    {                                                                                              \
+        const axis_taps *th = j->th, *tw = j->tw;                                                  \
+        const int64_t H = j->p->h.in, W = j->p->w.in, OH = j->p->h.out, OW = j->p->w.out;          \
+        for (int64_t pl = begin; pl < end; pl++) {                                                 \
+            const T *x = (const T *)j->in + pl * H * W;                                            \
+            T *y = (T *)j->out + pl * OH * OW;                                                     \
+            for (int64_t i = 0; i < OH; i++)                                                       \
+                for (int64_t jj = 0; jj < OW; jj++) {                                              \
+                    double acc = 0;                                                                \
+                    FOR_EACH_TAP(j, i, jj, acc += wgt * (double)x[ih * W + iw];)                   \
+                    y[i * OW + jj] = (T)acc;                                                       \
+                }                                                                                  \
+        }                                                                                          \
+    }                                                                                              \
+    /* dX += the transposed map of g (dX zeroed by the caller) */                                  \
+    static void linear_backward_##SUFFIX(const pool_job *j, int64_t begin, int64_t end)            \
+    {                                                                                              \
+        const axis_taps *th = j->th, *tw = j->tw;                                                  \
+        const int64_t H = j->p->h.in, W = j->p->w.in, OH = j->p->h.out, OW = j->p->w.out;          \
+        for (int64_t pl = begin; pl < end; pl++) {                                                 \
+            const T *g = (const T *)j->in + pl * OH * OW;                                          \
+            T *dx = (T *)j->out + pl * H * W;                                                      \
+            for (int64_t i = 0; i < OH; i++)                                                       \
+                for (int64_t jj = 0; jj < OW; jj++) {                                              \
+                    const double gv = (double)g[i * OW + jj];                                      \
+                    FOR_EACH_TAP(j, i, jj, dx[ih * W + iw] += (T)(wgt * gv);)                      \
+                }                                                                                  \
+        }                                                                                          \
+    }                                                                                              \
+    /* y = window max; ties and the scan order as torch: the first max in row-major order          \
+     * wins, a NaN always wins (so it propagates), an all -inf window points at its first          \
+     * real element. */                                                                            \
+    static void max_forward_##SUFFIX(const pool_job *j, int64_t begin, int64_t end)                \
+    {                                                                                              \
+        const int64_t H = j->p->h.in, W = j->p->w.in, OH = j->p->h.out, OW = j->p->w.out;          \
+        const int64_t kh = j->p->h.kernel, kw = j->p->w.kernel;                                    \
+        for (int64_t pl = begin; pl < end; pl++) {                                                 \
+            const T *x = (const T *)j->in + pl * H * W;                                            \
+            T *y = (T *)j->out + pl * OH * OW;                                                     \
+            int64_t *arg = j->argmax + pl * OH * OW;                                               \
+            for (int64_t i = 0; i < OH; i++) {                                                     \
+                const int64_t h0 = i * j->p->h.stride - j->p->h.pad;                               \
+                const int64_t h_lo = h0 < 0 ? 0 : h0, h_hi = h0 + kh < H ? h0 + kh : H;            \
+                for (int64_t jj = 0; jj < OW; jj++) {                                              \
+                    const int64_t w0 = jj * j->p->w.stride - j->p->w.pad;                          \
+                    const int64_t w_lo = w0 < 0 ? 0 : w0, w_hi = w0 + kw < W ? w0 + kw : W;        \
+                    T best = -(T)INFINITY;                                                         \
+                    int64_t best_at = h_lo * W + w_lo;                                             \
+                    for (int64_t ih = h_lo; ih < h_hi; ih++)                                       \
+                        for (int64_t iw = w_lo; iw < w_hi; iw++) {                                 \
+                            const T v = x[ih * W + iw];                                            \
+                            if (v > best || isnan(v)) {                                            \
+                                best = v;                                                          \
+                                best_at = ih * W + iw;                                             \
+                            }                                                                      \
+                        }                                                                          \
+                    y[i * OW + jj] = best;                                                         \
+                    arg[i * OW + jj] = best_at;                                                    \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    /* dX[argmax] += g (dX zeroed by the caller) */                                                \
+    static void max_backward_##SUFFIX(const pool_job *j, int64_t begin, int64_t end)               \
+    {                                                                                              \
+        const int64_t HW = j->p->h.in * j->p->w.in, OHW = j->p->h.out * j->p->w.out;               \
+        for (int64_t pl = begin; pl < end; pl++) {                                                 \
+            const T *g = (const T *)j->in + pl * OHW;                                              \
+            const int64_t *arg = j->argmax + pl * OHW;                                             \
+            T *dx = (T *)j->out + pl * HW;                                                         \
+            for (int64_t k = 0; k < OHW; k++) dx[arg[k]] += g[k];                                  \
+        }                                                                                          \
+    }
+
+DEFINE_POOL_KERNELS(float, f32)
+DEFINE_POOL_KERNELS(double, f64)
+
+typedef struct {
+    pool_job job;
+    bool backward;
+} pool_task;
+
+static void pool_plane_range(void *ctx, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const pool_task *t = ctx;
+    const pool_job *j = &t->job;
+    const bool max = j->p->mode == POOL_MAX;
+    if (t->backward) {
+        if (max) (j->f64 ? max_backward_f64 : max_backward_f32)(j, begin, end);
+        else (j->f64 ? linear_backward_f64 : linear_backward_f32)(j, begin, end);
+    } else {
+        if (max) (j->f64 ? max_forward_f64 : max_forward_f32)(j, begin, end);
+        else (j->f64 ? linear_forward_f64 : linear_forward_f32)(j, begin, end);
+    }
+}
+
+/* Run one direction over `planes` planes, threaded; builds the taps of linear maps.
+ * Returns false (error set) if the taps cannot be allocated. */
+static bool pool_run(const pool_spec *p, bool backward, int64_t planes, const void *in, void *out,
+                     int64_t *argmax, bool f64)
+{
+    axis_taps th = {0}, tw = {0};
+    if (p->mode == POOL_LINEAR) {
+        if (!axis_taps_build(&p->h, &th)) return false;
+        if (!axis_taps_build(&p->w, &tw)) {
+            dc__free(th.start);
+            return false;
+        }
+    }
+    pool_task t = {{p, &th, &tw, in, out, argmax, f64}, backward};
+    const int64_t work = p->h.out * p->w.out * axis_max_taps(&p->h) * axis_max_taps(&p->w) + 1;
+    dc_parallel_for(planes, 65536 / work + 1, pool_plane_range, &t);
+    dc__free(th.start);
+    dc__free(tw.start);
+    return true;
+}
+
+/* ---- The op: forward, backward, recording ---------------------------------------------- */
+
+/* saved[0] (max pool) = argmax indices. */
+static int pool_backward(dc_node *node, dc_tensor *g, dc_tensor **grads)
+{
+    pool_spec p;
+    memcpy(&p, node->i, sizeof p);
+    dc_tensor *gc = dc_contiguous(g);
+    if (!gc) return -1;
+    const int64_t shape[4] = {g->shape[0], g->shape[1], p.h.in, p.w.in};
+    dc_tensor *dx = dc_zeros(g->dtype, 4, shape);
+    if (!dx) return -1;
+    int64_t *argmax = NULL;
+    if (p.mode == POOL_MAX) {
+        if (!node->saved[0]) return -1;
+        argmax = dc_data(node->saved[0]);
+    }
+    if (!pool_run(&p, true, shape[0] * shape[1], dc_data(gc), dc_data(dx), argmax,
+                  g->dtype == DC_F64))
+        return -1;
+    grads[0] = dx;
+    return 0;
+}
+
+/* x is 4-D float and p fully validated. */
+static dc_tensor *pool_forward(const char *name, dc_tensor *x, const pool_spec *p)
+{
+    const int64_t out_shape[4] = {x->shape[0], x->shape[1], p->h.out, p->w.out};
+    size_t scope = dc_scope_begin();
+    bool prev = dc_no_grad_begin();
+    dc_tensor *xc = dc_contiguous(x);
+    dc_grad_mode_restore(prev);
+    dc_tensor *out = xc ? dc__alloc_result(x->dtype, 4, out_shape) : NULL;
+    dc_tensor *argmax = out && p->mode == POOL_MAX ? dc__alloc_result(DC_I64, 4, out_shape) : NULL;
+    int rc = -1;
+    if (out && (p->mode != POOL_MAX || argmax) &&
+        pool_run(p, false, out_shape[0] * out_shape[1], dc_data(xc), dc_data(out),
+                 argmax ? dc_data(argmax) : NULL, x->dtype == DC_F64)) {
+        dc_node *node;
+        rc = dc__record(out, name, pool_backward, 1, &x, &node);
+        if (rc == 0 && node) {
+            memcpy(node->i, p, sizeof *p);
+            if (argmax && dc__save(node, argmax) < 0) rc = -1;
+        }
+    }
+    dc_tensor_free(argmax);
+    dc_scope_end(scope);
+    if (rc != 0) {
+        dc_tensor_free(out);
+        return NULL;
+    }
+    return dc__publish(out);
+}
+
+/* ---- Validation and the public ops -------------------------------------------------- */
+
+static const char *dim_name(bool is_1d, int d)
+{
+    return is_1d ? "length" : (d ? "width" : "height");
+}
+
+static bool check_input(const char *op, const dc_tensor *x, bool is_1d)
+{
+    if (!dc__check_float(x, op)) return false;
+    const int want = is_1d ? 3 : 4;
+    char buf[96];
+    if (x->ndim != want)
+        return dc_error("%s: input must be %d-D %s, got shape %s", op, want,
+                        is_1d ? "[N, C, L]" : "[N, C, H, W]",
+                        dc__shape_fmt(x->ndim, x->shape, buf, sizeof buf)),
+               false;
+    for (int d = 2; d < x->ndim; d++)
+        if (x->shape[d] < 1)
+            return dc_error("%s: input %s must be >= 1, got shape %s", op, dim_name(is_1d, d - 2),
+                            dc__shape_fmt(x->ndim, x->shape, buf, sizeof buf)),
+                   false;
+    return true;
+}
+
+/* A pooling window along one dim (torch's rules): kernel >= 1, stride >= 1 (0 = kernel),
+ * 0 <= padding <= kernel/2, output size floor((in + 2p - k)/s) + 1 >= 1. */
+static bool window_axis(const char *op, bool is_1d, int d, int64_t in, int kernel, int stride,
+                        int padding, axis_spec *a)
+{
+    const char *name = dim_name(is_1d, d);
+    if (stride == 0) stride = kernel;
+    if (kernel < 1)
+        return dc_error("%s: kernel size must be >= 1, got %d (%s)", op, kernel, name), false;
+    if (stride < 1)
+        return dc_error("%s: stride must be >= 1 (or 0 for the kernel size), got %d (%s)", op,
+                        stride, name),
+               false;
+    if (padding < 0 || 2 * padding > kernel)
+        return dc_error("%s: padding must be between 0 and half the kernel size (%d), got %d (%s)",
+                        op, kernel, padding, name),
+               false;
+    const int64_t padded = in + 2 * (int64_t)padding;
+    if (padded < kernel)
+        return dc_error("%s: kernel %s %d is larger than the padded input %s %lld (output size "
+                        "would be < 1)",
+                        op, name, kernel, name, (long long)padded),
+               false;
+    *a = (axis_spec){AXIS_WINDOW, in, (padded - kernel) / stride + 1, kernel, stride, padding};
+    return true;
+}
+
+static dc_tensor *pool2d(const char *op, const char *name, pool_mode mode, bool is_1d, dc_tensor *x,
+                         dc_pool2d_opts o)
+{
+    pool_spec p = {.mode = mode};
+    if (!window_axis(op, is_1d, 0, x->shape[2], o.kernel[0], o.stride[0], o.padding[0], &p.h) ||
+        !window_axis(op, is_1d, 1, x->shape[3], o.kernel[1], o.stride[1], o.padding[1], &p.w))
+        return NULL;
+    return pool_forward(name, x, &p);
+}
+
+dc_tensor *dc_max_pool2d(dc_tensor *x, dc_pool2d_opts opts)
+{
+    DC_CHECK_TENSOR(x, "dc_max_pool2d");
+    if (!check_input("dc_max_pool2d", x, false)) return NULL;
+    return pool2d("dc_max_pool2d", "max_pool2d", POOL_MAX, false, x, opts);
+}
+
+dc_tensor *dc_avg_pool2d(dc_tensor *x, dc_pool2d_opts opts)
+{
+    DC_CHECK_TENSOR(x, "dc_avg_pool2d");
+    if (!check_input("dc_avg_pool2d", x, false)) return NULL;
+    return pool2d("dc_avg_pool2d", "avg_pool2d", POOL_LINEAR, false, x, opts);
+}
+
+/* The 2-D pool on an [N, C, 1, L] view, height dim removed from the result. */
+static dc_tensor *pool1d(const char *op, const char *name, pool_mode mode, dc_tensor *x, int kernel,
+                         int stride, int padding)
+{
+    DC_CHECK_TENSOR(x, op);
+    if (!check_input(op, x, true)) return NULL;
+    size_t scope = dc_scope_begin();
+    dc_tensor *x2 = dc_unsqueeze(x, 2);
+    dc_tensor *y2 = x2 ? pool2d(op, name, mode, true, x2,
+                                (dc_pool2d_opts){{1, kernel}, {1, stride}, {0, padding}})
+                       : NULL;
+    dc_tensor *y = y2 ? dc_squeeze(y2, 2) : NULL;
+    if (!y) {
+        dc_scope_end(scope);
+        return NULL;
+    }
+    return dc_scope_return(scope, y);
+}
+
+dc_tensor *dc_max_pool1d(dc_tensor *x, int kernel, int stride, int padding)
+{
+    return pool1d("dc_max_pool1d", "max_pool1d", POOL_MAX, x, kernel, stride, padding);
+}
+
+dc_tensor *dc_avg_pool1d(dc_tensor *x, int kernel, int stride, int padding)
+{
+    return pool1d("dc_avg_pool1d", "avg_pool1d", POOL_LINEAR, x, kernel, stride, padding);
+}
+
+dc_tensor *dc_adaptive_avg_pool2d(dc_tensor *x, int64_t out_h, int64_t out_w)
+{
+    static const char op[] = "dc_adaptive_avg_pool2d";
+    DC_CHECK_TENSOR(x, op);
+    if (!check_input(op, x, false)) return NULL;
+    if (out_h < 1 || out_w < 1)
+        return dc_error("%s: output size must be >= 1, got %lld x %lld", op, (long long)out_h,
+                        (long long)out_w);
+    const pool_spec p = {POOL_LINEAR,
+                         {AXIS_ADAPTIVE, x->shape[2], out_h, 0, 0, 0},
+                         {AXIS_ADAPTIVE, x->shape[3], out_w, 0, 0, 0}};
+    return pool_forward("adaptive_avg_pool2d", x, &p);
+}
+
+dc_tensor *dc_upsample_nearest2d(dc_tensor *x, int scale_h, int scale_w)
+{
+    static const char op[] = "dc_upsample_nearest2d";
+    DC_CHECK_TENSOR(x, op);
+    if (!check_input(op, x, false)) return NULL;
+    if (scale_h < 1 || scale_w < 1)
+        return dc_error("%s: scale factors must be integers >= 1, got %d x %d", op, scale_h,
+                        scale_w);
+    const pool_spec p = {POOL_LINEAR,
+                         {AXIS_NEAREST, x->shape[2], x->shape[2] * scale_h, scale_h, 0, 0},
+                         {AXIS_NEAREST, x->shape[3], x->shape[3] * scale_w, scale_w, 0, 0}};
+    return pool_forward("upsample_nearest2d", x, &p);
+}
+
+dc_tensor *dc_upsample_bilinear2d(dc_tensor *x, int64_t out_h, int64_t out_w, bool align_corners)
+{
+    static const char op[] = "dc_upsample_bilinear2d";
+    DC_CHECK_TENSOR(x, op);
+    if (!check_input(op, x, false)) return NULL;
+    if (out_h < 1 || out_w < 1)
+        return dc_error("%s: output size must be >= 1, got %lld x %lld", op, (long long)out_h,
+                        (long long)out_w);
+    const int64_t kind = align_corners ? AXIS_LINEAR_ALIGNED : AXIS_LINEAR;
+    const pool_spec p = {
+        POOL_LINEAR, {kind, x->shape[2], out_h, 0, 0, 0}, {kind, x->shape[3], out_w, 0, 0, 0}};
+    return pool_forward("upsample_bilinear2d", x, &p);
+}
