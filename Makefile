@@ -11,7 +11,7 @@
 CC      ?= gcc
 PREFIX  ?= /usr/local
 BUILD   ?= build
-OPT     ?= -O2
+OPT     ?= -O2 -fvect-cost-model=cheap
 CFLAGS  ?=
 WERROR  ?=
 BASE_CFLAGS = -std=c11 -D_DEFAULT_SOURCE $(OPT) -g -Wall -Wextra $(WERROR) -fPIC \

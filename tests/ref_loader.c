@@ -54,8 +54,10 @@ int ref_load(ref_chain *c, char *err, size_t err_size)
 {
     FILE *f = fopen(c->path, "r");
     if (!f) {
-        snprintf(err, err_size, "cannot open %s (run the tests from tests/; regenerate with "
-                 "/usr/bin/python3 tests/ref/make_*refs.py)", c->path);
+        snprintf(err, err_size,
+                 "cannot open %s (run the tests from tests/; regenerate with "
+                 "/usr/bin/python3 tests/ref/make_refs.py or the make_*_refs.py that wrote it)",
+                 c->path);
         return -1;
     }
     char line[1024];
@@ -87,14 +89,15 @@ int ref_load(ref_chain *c, char *err, size_t err_size)
         }
         for (int64_t i = 0; i < t->numel; i++)
             if (fscanf(f, "%lf", &t->values[i]) != 1) {
-                snprintf(err, err_size, "%s: tensor %s %s: expected %lld values, got %lld",
-                         c->path, t->role, t->name, (long long)t->numel, (long long)i);
+                snprintf(err, err_size, "%s: tensor %s %s: expected %lld values, got %lld", c->path,
+                         t->role, t->name, (long long)t->numel, (long long)i);
                 rc = -1;
                 break;
             }
         /* the rest of the last line of values, so the next fgets starts a fresh line */
         int ch;
-        while (rc == 0 && t->numel > 0 && (ch = fgetc(f)) != EOF && ch != '\n') {}
+        while (rc == 0 && t->numel > 0 && (ch = fgetc(f)) != EOF && ch != '\n') {
+        }
         line_no += (int)((t->numel + 7) / 8);
     }
     fclose(f);

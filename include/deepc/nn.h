@@ -173,6 +173,47 @@ dc_module *dc_learned_positional_encoding_new(int64_t max_len, int64_t dim, dc_r
  * x [..., T, dim] -> x + pe[:T] (T <= max_len). */
 dc_module *dc_sinusoidal_positional_encoding_new(int64_t max_len, int64_t dim);
 
+/* ---- Convolution, pooling and upsampling layers (src/nn/conv_layers.c; book §4.2, §4.4) --- */
+/* torch.nn's layers over the functional ops of ops.h (same shapes, options and errors), with
+ * torch's argument order. Conv parameters: "weight" [out, in/groups, k...] (transposed:
+ * [in, out/groups, k...]) and "bias" [out], both U(-1/sqrt(fan_in), 1/sqrt(fan_in)) from
+ * rng (NULL: the global generator) with fan_in = weight.size(1) * prod(kernel) as torch
+ * (in/groups * k for a convolution, out/groups * k for a transposed one). A constructor
+ * rejects channels not divisible by groups, kernel/stride/dilation < 1, padding < 0; forward
+ * rejects an input whose channel count is not in_channels, naming both. */
+#include "ops.h" /* dc_conv2d_opts, dc_conv_transpose2d_opts, dc_pool2d_opts */
+
+/* Conv2d(in, out, (kernel_h, kernel_w), stride, padding, dilation, groups from opts, bias). */
+dc_module *dc_conv2d_new(int64_t in_channels, int64_t out_channels, int kernel_h, int kernel_w,
+                         dc_conv2d_opts opts, bool bias, dc_rng *rng);
+dc_module *dc_conv1d_new(int64_t in_channels, int64_t out_channels, int kernel_size, int stride,
+                         int padding, int dilation, int groups, bool bias, dc_rng *rng);
+/* ConvTranspose2d(in, out, (kernel_h, kernel_w), stride, padding, output_padding, groups,
+ * bias, dilation) with the options from opts. */
+dc_module *dc_conv_transpose2d_new(int64_t in_channels, int64_t out_channels, int kernel_h,
+                                   int kernel_w, dc_conv_transpose2d_opts opts, bool bias,
+                                   dc_rng *rng);
+/* ConvTranspose1d in torch's argument order (bias before dilation). */
+dc_module *dc_conv_transpose1d_new(int64_t in_channels, int64_t out_channels, int kernel_size,
+                                   int stride, int padding, int output_padding, int groups,
+                                   bool bias, int dilation, dc_rng *rng);
+/* MaxPool2d / AvgPool2d (count_include_pad=True) with opts.stride 0 = the kernel size
+ * (torch's stride=None); the 1-D versions on [N, C, L]. No parameters. */
+dc_module *dc_max_pool2d_new(dc_pool2d_opts opts);
+dc_module *dc_avg_pool2d_new(dc_pool2d_opts opts);
+dc_module *dc_max_pool1d_new(int kernel_size, int stride, int padding);
+dc_module *dc_avg_pool1d_new(int kernel_size, int stride, int padding);
+/* AdaptiveAvgPool2d((out_h, out_w)); (1, 1) is global average pooling. */
+dc_module *dc_adaptive_avg_pool2d_new(int64_t out_h, int64_t out_w);
+/* Upsample(scale_factor=(scale_h, scale_w), mode='nearest') with integer scales >= 1. */
+dc_module *dc_upsample_nearest_new(int scale_h, int scale_w);
+/* Upsample(mode='bilinear', align_corners) to size (out_h, out_w), or, with out_h = out_w = 0,
+ * by scale_factor to floor(in * scale_factor). The scale form samples with in/out (torch's
+ * recompute_scale_factor=True), which equals torch's default whenever in * scale_factor is an
+ * integer (always for integer scales). */
+dc_module *dc_upsample_bilinear_new(int64_t out_h, int64_t out_w, double scale_factor,
+                                    bool align_corners);
+
 #ifdef __cplusplus
 }
 #endif
