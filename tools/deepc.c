@@ -1,0 +1,309 @@
+/* deepc: the command-line tool.
+ *
+ *   deepc <command> [options]      deepc <command> --help      deepc --help | --version
+ *
+ * Commands live in one table (name, one-line summary, usage, function); main() only finds
+ * the command and hands it its arguments, like darknet's examples/darknet.c. Exit status:
+ * 0 success, 1 a failure while running, 2 a usage error or a command this version lacks. */
+#include "deepc.h"
+#include "kernels/kernels.h" /* dc_isa_detect, dc_isa_name: internal, but the CLI reports them */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef int (*command_fn)(int argc, char **argv); /* argv[0] is the command's name */
+
+typedef struct {
+    const char *name;
+    const char *summary; /* one line, for `deepc --help` */
+    const char *usage;   /* the rest of `deepc NAME --help` */
+    command_fn run;
+} command;
+
+static const command *find_command(const char *name);
+
+/* ---- Option parsing shared by the commands ------------------------------------------------ */
+
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return true;
+    return false;
+}
+
+/* Accepts "--name V" and "--name=V" at argv[*i]; on a match stores V's integer value (in
+ * [min, max]) and advances *i. Returns 1 on a match, 0 if argv[*i] is another option, -1
+ * (message printed) for a bad value. */
+static int int_option(int argc, char **argv, int *i, const char *name, long min, long max,
+                      long *value)
+{
+    size_t len = strlen(name);
+    const char *text;
+    if (!strcmp(argv[*i], name)) {
+        if (*i + 1 >= argc) {
+            fprintf(stderr, "deepc %s: %s needs a value\n", argv[0], name);
+            return -1;
+        }
+        text = argv[++*i];
+    } else if (!strncmp(argv[*i], name, len) && argv[*i][len] == '=') {
+        text = argv[*i] + len + 1;
+    } else {
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < min || v > max) {
+        fprintf(stderr, "deepc %s: %s expects an integer in [%ld, %ld], got '%s'\n", argv[0], name,
+                min, max, text);
+        return -1;
+    }
+    *value = v;
+    return 1;
+}
+
+static int unknown_argument(char **argv, const char *arg)
+{
+    fprintf(stderr, "deepc %s: unknown argument '%s' (try 'deepc %s --help')\n", argv[0], arg,
+            argv[0]);
+    return 2;
+}
+
+/* ---- deepc info ------------------------------------------------------------------------- */
+
+/* "model name" of the first CPU in /proc/cpuinfo, or "unknown". */
+static void cpu_model(char *buf, size_t size)
+{
+    snprintf(buf, size, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) != 0 || !colon) continue;
+        colon += 1 + (colon[1] == ' ');
+        colon[strcspn(colon, "\n")] = '\0';
+        snprintf(buf, size, "%s", colon);
+        break;
+    }
+    fclose(f);
+}
+
+static int cmd_info(int argc, char **argv)
+{
+    if (argc > 1) return unknown_argument(argv, argv[1]);
+    char cpu[256];
+    cpu_model(cpu, sizeof cpu);
+    printf("deepc %s\n", DC_VERSION);
+    printf("cpu:          %s\n", cpu);
+    printf("kernels:      %s in use, best this CPU runs: %s (DEEPC_ISA lowers it)\n",
+           dc_kernel_isa(), dc_isa_name(dc_isa_detect()));
+    printf("threads:      %d (DEEPC_NUM_THREADS sets it)\n", dc_get_num_threads());
+#ifdef __VERSION__
+    printf("compiler:     gcc %s\n", __VERSION__);
+#endif
+    printf("build:        %s%s%s; per-ISA kernels chosen at run time\n",
+#ifdef __OPTIMIZE__
+           "optimised",
+#else
+           "not optimised",
+#endif
+#ifdef __SANITIZE_ADDRESS__
+           ", AddressSanitizer",
+#else
+           "",
+#endif
+#ifdef NDEBUG
+           ", NDEBUG",
+#else
+           ""
+#endif
+    );
+    /* Libraries the Makefile found (DESIGN.md: detected at build time, never required). */
+    printf("optional:     jansson %s, zlib %s\n",
+#ifdef DC_HAVE_JANSSON
+           "yes",
+#else
+           "no",
+#endif
+#ifdef DC_HAVE_ZLIB
+           "yes"
+#else
+           "no"
+#endif
+    );
+    return 0;
+}
+
+/* ---- deepc bench gemm ------------------------------------------------------------------- */
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median time of `runs` float32 matmuls [n,n] @ [n,n] through dc_matmul (so the op layer's
+ * overhead is included), after one warm-up run. */
+static int bench_gemm(long n, int runs)
+{
+    enum { MAX_RUNS = 32 };
+    double times[MAX_RUNS];
+    size_t scope = dc_scope_begin();
+    dc_tensor *a = dc_randn(NULL, DC_F32, DC_SHAPE(n, n));
+    dc_tensor *b = dc_randn(NULL, DC_F32, DC_SHAPE(n, n));
+    int rc = 0;
+    for (int r = -1; r < runs && rc == 0; r++) {
+        size_t run_scope = dc_scope_begin();
+        double start = seconds_now();
+        if (!dc_matmul(a, b)) rc = -1;
+        if (r >= 0) times[r] = seconds_now() - start;
+        dc_scope_end(run_scope);
+    }
+    dc_scope_end(scope);
+    if (rc != 0) {
+        fprintf(stderr, "deepc bench: gemm failed: %s\n", dc_last_error());
+        return 1;
+    }
+    qsort(times, (size_t)runs, sizeof *times, by_value);
+    double median = times[runs / 2];
+    printf("sgemm %ldx%ldx%ld  %s kernels, threads %d  median of %d: %.3f ms  %.1f GFLOP/s\n", n, n,
+           n, dc_kernel_isa(), dc_get_num_threads(), runs, 1e3 * median,
+           2.0 * (double)n * (double)n * (double)n / median * 1e-9);
+    return 0;
+}
+
+static int cmd_bench(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "deepc bench: which benchmark? (available: gemm)\n");
+        return 2;
+    }
+    if (strcmp(argv[1], "gemm") != 0) {
+        fprintf(stderr, "deepc bench: unknown benchmark '%s' (available: gemm)\n", argv[1]);
+        return 2;
+    }
+    long size = 512, threads = 0, runs = 7;
+    for (int i = 2; i < argc; i++) {
+        int matched = int_option(argc, argv, &i, "--size", 1, 16384, &size);
+        if (!matched) matched = int_option(argc, argv, &i, "--threads", 1, 1024, &threads);
+        if (!matched) matched = int_option(argc, argv, &i, "--runs", 1, 32, &runs);
+        if (matched < 0) return 2;
+        if (!matched) return unknown_argument(argv, argv[i]);
+    }
+    if (threads > 0 && dc_set_num_threads((int)threads) != 0) {
+        fprintf(stderr, "deepc bench: cannot use %ld threads: %s\n", threads, dc_last_error());
+        return 1;
+    }
+    return bench_gemm(size, (int)runs);
+}
+
+/* ---- Commands that arrive with later versions ------------------------------------------- */
+
+static int cmd_not_yet(int argc, char **argv)
+{
+    (void)argc;
+    fprintf(stderr, "deepc %s: not available yet in this version (%s)\n", argv[0], DC_VERSION);
+    return 2;
+}
+
+/* ---- The command table and the dispatcher ----------------------------------------------- */
+
+static int cmd_help(int argc, char **argv);
+
+static const command commands[] = {
+    {"info", "print the version, CPU, kernel ISA, threads and build configuration",
+     "usage: deepc info\n"
+     "  Prints the version, the CPU model, the kernel ISA in use and the best one this CPU\n"
+     "  supports, the thread count, the compiler and build flags, and optional libraries.\n",
+     cmd_info},
+    {"bench", "run a micro-benchmark (gemm)",
+     "usage: deepc bench gemm [--size N] [--threads T] [--runs R]\n"
+     "  Times float32 N x N matrix products through dc_matmul and prints the median\n"
+     "  time and GFLOP/s. Defaults: N = 512, T = all CPUs (or DEEPC_NUM_THREADS), R = 7.\n",
+     cmd_bench},
+    {"train", "train a model (not available yet)",
+     "usage: deepc train ...\n"
+     "  Not available yet in this version: training models from the command line arrives\n"
+     "  with the model components, architectures and data loaders (see README, Status).\n",
+     cmd_not_yet},
+    {"eval", "evaluate a checkpoint (not available yet)",
+     "usage: deepc eval ...\n"
+     "  Not available yet in this version (see README, Status).\n",
+     cmd_not_yet},
+    {"sample", "generate text from a checkpoint (not available yet)",
+     "usage: deepc sample ...\n"
+     "  Not available yet in this version (see README, Status).\n",
+     cmd_not_yet},
+    {"help", "show help for a command", "usage: deepc help [COMMAND]\n", cmd_help},
+};
+enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
+
+static const command *find_command(const char *name)
+{
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(commands[i].name, name)) return &commands[i];
+    return NULL;
+}
+
+static void print_usage(FILE *out)
+{
+    fprintf(out,
+            "deepc %s: a deep learning framework in C\n\n"
+            "usage: deepc <command> [options]    deepc <command> --help\n"
+            "       deepc --help | --version\n\ncommands:\n",
+            DC_VERSION);
+    for (int i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_usage(stdout);
+        return 0;
+    }
+    const command *cmd = find_command(argv[1]);
+    if (!cmd) {
+        fprintf(stderr, "deepc help: unknown command '%s'\n", argv[1]);
+        return 2;
+    }
+    printf("%s", cmd->usage);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        print_usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("deepc %s\n", DC_VERSION);
+        return 0;
+    }
+    const command *cmd = find_command(argv[1]);
+    if (!cmd) {
+        fprintf(stderr, "deepc: unknown command '%s' (try 'deepc --help')\n", argv[1]);
+        return 2;
+    }
+    if (wants_help(argc - 1, argv + 1)) { /* every command answers --help the same way */
+        printf("%s", cmd->usage);
+        return 0;
+    }
+    return cmd->run(argc - 1, argv + 1);
+}
