@@ -64,6 +64,11 @@ TEST(test_examples_readme_example_runs)
 
 /* 200 full-batch Adam steps on 300 points already separate the arms: the demo's claim of > 95%
  * held-out accuracy is checked here with a shorter run than `make demo`. */
+TEST(test_examples_mlp_modules_trains_and_saves_a_checkpoint)
+{
+    CHECK_PROGRAM("examples/mlp_modules", 0, "train accuracy");
+}
+
 TEST(test_examples_spiral_mlp_learns_the_spiral)
 {
     static char out[OUTPUT_SIZE];
