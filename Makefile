@@ -92,6 +92,10 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define DC_VERSION "\(.*\)"/\1/p' include/deepc/core.h)|g' \
 	    deepc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/deepc.pc
 
+# Regenerate the committed PyTorch reference files (needs Debian's python3-torch).
+refs:
+	for script in tests/ref/make_*.py; do /usr/bin/python3 $$script || exit 1; done
+
 compile_commands.json:
 	$(MAKE) clean && bear -- $(MAKE) all
 
@@ -104,5 +108,5 @@ lint:
 clean:
 	rm -rf build build-asan
 
-.PHONY: all test asan demo bench install fmt lint clean
+.PHONY: all test asan demo bench install fmt lint clean refs
 .SECONDARY:
