@@ -89,7 +89,7 @@ install: all
 	install -m 644 $(BUILD)/libdeepc.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/libdeepc.so $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/deepc $(DESTDIR)$(PREFIX)/bin/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define DC_VERSION "\(.*\)"/\1/p' include/deepc/core.h)|g' \
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBS_PRIVATE@|$(LDLIBS)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define DC_VERSION "\(.*\)"/\1/p' include/deepc/core.h)|g' \
 	    deepc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/deepc.pc
 
 # Regenerate the committed PyTorch reference files (needs Debian's python3-torch).
