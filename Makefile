@@ -34,7 +34,7 @@ endif
 ARCH := $(shell $(CC) -dumpmachine)
 ifneq (,$(findstring x86_64,$(ARCH)))
 AVX2_FLAGS   = -mavx2 -mfma
-AVX512_FLAGS = -mavx512f -mavx512dq -mavx512vl -mavx512bw -mfma -mavx2
+AVX512_FLAGS = -mavx512f -mfma
 else
 AVX2_FLAGS   = -DDC_NO_X86
 AVX512_FLAGS = -DDC_NO_X86
@@ -42,7 +42,7 @@ endif
 
 LIB_SRC   := $(sort $(wildcard src/*/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
-TEST_SRC  := $(filter-out tests/test_kernels_standalone.c,$(sort $(wildcard tests/*.c)))
+TEST_SRC  := $(sort $(wildcard tests/*.c))
 TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/%.o)
 EXAMPLES  := $(patsubst examples/%.c,$(BUILD)/examples/%,$(sort $(wildcard examples/*.c)))
 HEADERS   := $(wildcard include/*.h include/deepc/*.h src/*/*.h)

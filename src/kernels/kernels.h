@@ -30,7 +30,12 @@ const char *dc_isa_name(dc_isa isa);
 
 /* One pool for every op. Workers set flush-to-zero / denormals-are-zero on start.
  * fn is called on disjoint [begin, end) chunks covering [0, n); tid in [0, nthreads).
- * Runs inline when n <= grain or the pool has one thread. Nested calls run inline. */
+ * Runs inline when n <= grain or the pool has one thread. Nested calls run inline.
+ * Chunks hold at least `grain` items (so at most n / grain chunks). tid names the pool
+ * thread running the chunk (0 = the calling thread); a nested inline call passes on its
+ * thread's tid, so per-tid scratch of one dispatch is never shared by two threads.
+ * Dispatches from several application threads are serialised; such threads all use tid 0
+ * for inline work, so per-tid scratch must belong to the call, not be global. */
 typedef void (*dc_range_fn)(void *ctx, int64_t begin, int64_t end, int tid);
 void dc_parallel_for(int64_t n, int64_t grain, dc_range_fn fn, void *ctx);
 
@@ -52,7 +57,8 @@ void dc_threads_shutdown(void);
 
 /* C[M,N] = alpha * A[M,K] @ B[K,N] + beta * C, with arbitrary element strides:
  * A(i,k) = A[i*rsa + k*csa], B(k,n) = B[k*rsb + n*csb], C(i,n) = C[i*rsc + n*csc].
- * So transposed operands need no copy. beta == 0 means C is write-only (NaNs in C ignored).
+ * So transposed operands need no copy. beta == 0 means C is write-only (NaNs in C ignored);
+ * alpha == 0 or K == 0 gives C = beta * C without reading A or B (as BLAS does).
  * Threaded through the pool; dispatched on dc_isa_active(). */
 void dc_sgemm(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t rsa,
               int64_t csa, const float *B, int64_t rsb, int64_t csb, float beta, float *C,
