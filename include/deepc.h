@@ -10,5 +10,6 @@
 #include "deepc/nn.h"       /* modules, parameters, summary */
 #include "deepc/optim.h"    /* optimizers, schedules, clipping */
 #include "deepc/data.h"     /* datasets, IDX images, loaders, tokenizers */
+#include "deepc/models.h"   /* architectures: MLP, LeNet, ResNet, Transformer, GPT, ViT */
 
 #endif
