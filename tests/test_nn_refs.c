@@ -152,7 +152,7 @@ static void check_batch_norm(const char *case_name, dc_module *bn)
                    dc_module_buffer(bn, "num_batches_tracked"));
             dc_module_train(bn, false);
         }
-        char x_name[16], y_name[16], w_name[16], b_name[16];
+        char x_name[32], y_name[32], w_name[32], b_name[32];
         snprintf(x_name, sizeof x_name, "x%d", step);
         snprintf(y_name, sizeof y_name, "y%d", step);
         snprintf(w_name, sizeof w_name, "weight@%d", step);
