@@ -330,7 +330,7 @@ dc_tensor *dc_forward(dc_module *m, dc_tensor *x)
 
 static void summary_print(const summary_state *s, FILE *out)
 {
-    fprintf(out, "%-32s %-20s %-20s %12s\n", "layer", "type", "output shape", "params");
+    fprintf(out, "%-32s %-26s %-20s %12s\n", "layer", "type", "output shape", "params");
     for (int r = 0; r < s->n_rows; r++) {
         const summary_row *row = &s->rows[r];
         char path[256] = "", args[160] = "";
@@ -338,7 +338,7 @@ static void summary_print(const summary_state *s, FILE *out)
         if (row->module->describe) row->module->describe(row->module, args, sizeof args);
         char label[300];
         snprintf(label, sizeof label, "%*s%s", 2 * row->depth, "", path[0] ? path : "(model)");
-        fprintf(out, "%-32s %-20s %-20s %12lld%s%s%s\n", label, row->module->type, row->shape,
+        fprintf(out, "%-32s %-26s %-20s %12lld%s%s%s\n", label, row->module->type, row->shape,
                 (long long)own_params(row->module), args[0] ? "  (" : "", args,
                 args[0] ? ")" : "");
     }
