@@ -79,8 +79,19 @@ asan:
 demo: $(BUILD)/examples/spiral_mlp
 	$(BUILD)/examples/spiral_mlp
 
-bench: all
-	@echo "benchmarks arrive with the performance issue"
+# Benchmarks: deepc and, when Debian's python3-torch is installed, PyTorch on the same
+# workloads in the same run (bench/run.py; docs/BENCHMARKS.md).
+BENCH_PROGS := $(BUILD)/bench/bench_gemm $(BUILD)/bench/bench_train $(BUILD)/bench/peak_fma
+BENCH_PY    ?= $(firstword $(wildcard /usr/bin/python3) python3)
+
+$(BUILD)/bench/%.o: $(wildcard bench/*.h)
+$(BUILD)/bench/peak_fma: $(BUILD)/bench/peak_fma.o $(BUILD)/bench/peak_fma_avx2.o $(BUILD)/bench/peak_fma_avx512.o
+	$(CC) $(BASE_CFLAGS) -o $@ $^ $(LDFLAGS) -lpthread
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libdeepc.a
+	$(CC) $(BASE_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+bench: $(BENCH_PROGS)
+	$(BENCH_PY) bench/run.py --build $(BUILD)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/include/deepc $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin

@@ -1,0 +1,70 @@
+/* Shared helpers of the C benchmark programs in bench/ (header-only: each program is one
+ * .c file linked against libdeepc).
+ *
+ * Output protocol, read by bench/run.py (the PyTorch scripts bench/torch_*.py print the same):
+ *   info <key> <value...>        facts about the run (ISA, threads, data source, ...)
+ *   time <workload> <seconds>    one timed repetition of a workload
+ * Anything else on stdout is ignored by the driver; errors go to stderr with exit code 1. */
+#ifndef DEEPC_BENCH_COMMON_H
+#define DEEPC_BENCH_COMMON_H
+
+#include <deepc.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static inline double bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Options every program takes: --threads T (default 2, the benchmark's fixed count) and
+ * --reps R (timed repetitions per workload, default 3). Other arguments are left in
+ * argv[first_positional..argc) for the program, which must not start with "--". Returns 0,
+ * or -1 after printing a usage error. */
+typedef struct {
+    int threads, reps;
+    int first_positional;
+    long batches; /* --batches N (training programs: batches per timed repetition, 0 = all) */
+} bench_options;
+
+static inline int bench_parse_options(int argc, char **argv, bench_options *opt)
+{
+    opt->threads = 2, opt->reps = 3, opt->batches = 0;
+    int i = 1;
+    for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+        if (i + 1 >= argc) {
+            fprintf(stderr, "%s: %s needs a value\n", argv[0], argv[i]);
+            return -1;
+        }
+        long value = strtol(argv[i + 1], NULL, 10);
+        if (strcmp(argv[i], "--threads") == 0 && value >= 1) opt->threads = (int)value;
+        else if (strcmp(argv[i], "--reps") == 0 && value >= 1) opt->reps = (int)value;
+        else if (strcmp(argv[i], "--batches") == 0 && value >= 0) opt->batches = value;
+        else {
+            fprintf(stderr, "%s: bad option %s %s\n", argv[0], argv[i], argv[i + 1]);
+            return -1;
+        }
+        i++;
+    }
+    opt->first_positional = i;
+    return 0;
+}
+
+/* Fix the thread count and report what the driver puts in the table's header. */
+static inline int bench_setup(const bench_options *opt)
+{
+    if (dc_set_num_threads(opt->threads) != 0) {
+        fprintf(stderr, "cannot use %d threads: %s\n", opt->threads, dc_last_error());
+        return -1;
+    }
+    printf("info isa %s\n", dc_kernel_isa());
+    printf("info threads %d\n", dc_get_num_threads());
+    return 0;
+}
+
+#endif
