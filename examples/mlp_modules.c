@@ -4,12 +4,13 @@
 
 int main(void)
 {
+    size_t program = dc_scope_begin(); /* owns the data tensors below */
     dc_rng rng;
     dc_rng_seed(&rng, 0);
     /* toy set: 512 points in 2-D, class = inside the unit circle */
-    dc_tensor *x = dc_tensor_retain(dc_uniform(&rng, DC_F32, DC_SHAPE(512, 2), -1.5, 1.5));
+    dc_tensor *x = dc_uniform(&rng, DC_F32, DC_SHAPE(512, 2), -1.5, 1.5);
     dc_tensor *r2 = dc_sum(dc_mul(x, x), 1, (int[]){1}, false);
-    dc_tensor *y = dc_tensor_retain(dc_to_dtype(dc_lt(r2, dc_scalar(DC_F32, 1.0)), DC_I64));
+    dc_tensor *y = dc_to_dtype(dc_lt(r2, dc_scalar(DC_F32, 1.0)), DC_I64);
     dc_module *model = dc_sequential_new(3, dc_linear_new(2, 32, true, &rng),
                                          dc_activation_new(DC_ACT_RELU, 0), dc_linear_new(32, 2, true, &rng));
     dc_tensor_list params;
@@ -32,6 +33,6 @@ int main(void)
     if (ok) printf("loss %.4f, train accuracy %.1f%%\n", loss_value, 100 * accuracy);
     else fprintf(stderr, "error: %s\n", dc_last_error());
     dc_optimizer_free(opt), dc_tensor_list_free(&params), dc_module_free(model);
-    dc_tensor_free(x), dc_tensor_free(y);
+    dc_scope_end(program);
     return ok && accuracy > 0.95 ? 0 : 1;
 }
