@@ -8,33 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* ---- Functional linear -------------------------------------------------------------------- */
-
-dc_tensor *dc_linear(dc_tensor *x, dc_tensor *weight, dc_tensor *bias)
-{
-    DC_CHECK_TENSOR(x, "dc_linear");
-    DC_CHECK_TENSOR(weight, "dc_linear");
-    if (weight->ndim != 2) return dc_error("dc_linear: weight must be [out, in], got %d dims", weight->ndim);
-    if (x->ndim < 1 || x->shape[x->ndim - 1] != weight->shape[1]) {
-        char a[96], b[96];
-        return dc_error("dc_linear: input %s does not end with in_features %lld of weight %s",
-                        dc__shape_fmt(x->ndim, x->shape, a, sizeof a), (long long)weight->shape[1],
-                        dc__shape_fmt(weight->ndim, weight->shape, b, sizeof b));
-    }
-    if (bias && (bias->ndim != 1 || bias->shape[0] != weight->shape[0]))
-        return dc_error("dc_linear: bias must be [%lld]", (long long)weight->shape[0]);
-    size_t scope = dc_scope_begin();
-    /* [..., in] -> [rows, in] so the product is one gemm, then back to [..., out] */
-    int64_t out_shape[DC_MAX_DIMS];
-    for (int d = 0; d < x->ndim - 1; d++) out_shape[d] = x->shape[d];
-    out_shape[x->ndim - 1] = weight->shape[0];
-    dc_tensor *x2 = x->ndim == 2 ? x : dc_reshape(x, 2, (int64_t[]){-1, weight->shape[1]});
-    dc_tensor *y = dc_matmul(x2, dc_transpose(weight, 0, 1));
-    if (bias) y = dc_add(y, bias);
-    if (y && x->ndim != 2) y = dc_reshape(y, x->ndim, out_shape);
-    return dc_scope_return(scope, y);
-}
-
 /* ---- Linear module ---------------------------------------------------------------------------- */
 
 static dc_tensor *linear_forward(dc_module *m, dc_tensor *x)
