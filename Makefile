@@ -45,7 +45,7 @@ LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC  := $(sort $(wildcard tests/*.c))
 TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/%.o)
 EXAMPLES  := $(patsubst examples/%.c,$(BUILD)/examples/%,$(sort $(wildcard examples/*.c)))
-HEADERS   := $(wildcard include/*.h include/deepc/*.h src/*/*.h)
+HEADERS   := $(wildcard include/*.h include/deepc/*.h src/*/*.h tools/*.h)
 
 all: $(BUILD)/libdeepc.a $(BUILD)/libdeepc.so $(BUILD)/deepc $(BUILD)/run_tests $(EXAMPLES)
 
@@ -60,7 +60,7 @@ $(BUILD)/libdeepc.a: $(LIB_OBJ)
 $(BUILD)/libdeepc.so: $(LIB_OBJ)
 	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/deepc: $(BUILD)/tools/deepc.o $(BUILD)/libdeepc.a
+$(BUILD)/deepc: $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard tools/*.c))) $(BUILD)/libdeepc.a
 	$(CC) $(BASE_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/libdeepc.a
@@ -76,12 +76,12 @@ asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	    LDFLAGS="-fsanitize=address,undefined" test
 
-demo: $(BUILD)/examples/spiral_mlp
-	$(BUILD)/examples/spiral_mlp
+demo: $(BUILD)/deepc
+	$(BUILD)/deepc train --model mlp --epochs 5 --out runs/demo
 
 # Benchmarks: deepc and, when Debian's python3-torch is installed, PyTorch on the same
 # workloads in the same run (bench/run.py; docs/BENCHMARKS.md).
-BENCH_PROGS := $(BUILD)/bench/bench_gemm $(BUILD)/bench/bench_train $(BUILD)/bench/peak_fma
+BENCH_PROGS := $(BUILD)/bench/bench_gemm $(BUILD)/bench/bench_train $(BUILD)/bench/bench_gpt2 $(BUILD)/bench/bench_resnet $(BUILD)/bench/peak_fma
 BENCH_PY    ?= $(firstword $(wildcard /usr/bin/python3) python3)
 
 $(BUILD)/bench/%.o: $(wildcard bench/*.h)

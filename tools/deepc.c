@@ -3,9 +3,10 @@
  *   deepc <command> [options]      deepc <command> --help      deepc --help | --version
  *
  * Commands live in one table (name, one-line summary, usage, function); main() only finds
- * the command and hands it its arguments, like darknet's examples/darknet.c. Exit status:
- * 0 success, 1 a failure while running, 2 a usage error or a command this version lacks. */
-#include "deepc.h"
+ * the command and hands it its arguments, like darknet's examples/darknet.c. This file holds
+ * the table, `info` and `bench`; train, eval and sample live in cli_train.c (see cli.h).
+ * Exit status: 0 success, 1 a failure while running, 2 a usage error. */
+#include "cli.h"
 #include "kernels/kernels.h" /* dc_isa_detect, dc_isa_name: internal, but the CLI reports them */
 
 #include <errno.h>
@@ -94,7 +95,10 @@ static void cpu_model(char *buf, size_t size)
 
 static int cmd_info(int argc, char **argv)
 {
-    if (argc > 1) return unknown_argument(argv, argv[1]);
+    if (argc > 1) { /* a model's summary first: --model ... or --checkpoint FILE */
+        int rc = cli_model_info(argc, argv);
+        if (rc) return rc;
+    }
     char cpu[256];
     cpu_model(cpu, sizeof cpu);
     printf("deepc %s\n", DC_VERSION);
@@ -208,43 +212,67 @@ static int cmd_bench(int argc, char **argv)
     return bench_gemm(size, (int)runs);
 }
 
-/* ---- Commands that arrive with later versions ------------------------------------------- */
-
-static int cmd_not_yet(int argc, char **argv)
-{
-    (void)argc;
-    fprintf(stderr, "deepc %s: not available yet in this version (%s)\n", argv[0], DC_VERSION);
-    return 2;
-}
-
 /* ---- The command table and the dispatcher ----------------------------------------------- */
 
 static int cmd_help(int argc, char **argv);
 
 static const command commands[] = {
-    {"info", "print the version, CPU, kernel ISA, threads and build configuration",
-     "usage: deepc info\n"
+    {"info", "print the machine and build configuration, or a model's summary",
+     "usage: deepc info [--model M [model options of deepc train] | --checkpoint FILE]\n"
      "  Prints the version, the CPU model, the kernel ISA in use and the best one this CPU\n"
-     "  supports, the thread count, the compiler and build flags, and optional libraries.\n",
+     "  supports, the thread count, the compiler and build flags, and optional libraries.\n"
+     "  With --model or --checkpoint, first the model's summary: each layer's output shape\n"
+     "  and parameter count.\n",
      cmd_info},
     {"bench", "run a micro-benchmark (gemm)",
      "usage: deepc bench gemm [--size N] [--threads T] [--runs R]\n"
      "  Times float32 N x N matrix products through dc_matmul and prints the median\n"
      "  time and GFLOP/s. Defaults: N = 512, T = all CPUs (or DEEPC_NUM_THREADS), R = 7.\n",
      cmd_bench},
-    {"train", "train a model (not available yet)",
-     "usage: deepc train ...\n"
-     "  Not available yet in this version: training models from the command line arrives\n"
-     "  with the model components, architectures and data loaders (see README, Status).\n",
-     cmd_not_yet},
-    {"eval", "evaluate a checkpoint (not available yet)",
-     "usage: deepc eval ...\n"
-     "  Not available yet in this version (see README, Status).\n",
-     cmd_not_yet},
-    {"sample", "generate text from a checkpoint (not available yet)",
-     "usage: deepc sample ...\n"
-     "  Not available yet in this version (see README, Status).\n",
-     cmd_not_yet},
+    {"train", "train a model on Fashion-MNIST or a text corpus",
+     "usage: deepc train [--model M] [--data D] [options]      (--config FILE: the same keys)\n"
+     "  Trains, evaluates on a validation split every epoch, and writes to OUT\n"
+     "  log.csv, loss.svg and checkpoint.safetensors (model + optimizer + run metadata);\n"
+     "  ends with the test accuracy (images) or a text sample (gpt).\n"
+     "  model and data:\n"
+     "    --model mlp|lenet|resnet-small|vit|gpt       (mlp)\n"
+     "    --data fashion-mnist | names | brown | FILE  (fashion-mnist for images, names for gpt;\n"
+     "                          names/brown: data/*.txt from 'make data', else assets/ samples)\n"
+     "    --data-dir DIR        MNIST-format IDX files (/usr/share/datasets/fashion-mnist)\n"
+     "    --val N               validation images, or fraction of the text if < 1 (5000, 0.1)\n"
+     "    --augment             random crops (padding 2) and horizontal flips\n"
+     "    --hidden W1,W2,...    mlp hidden widths (512,256)\n"
+     "    --context T --layers L --heads H --dim D --dropout P\n"
+     "                          gpt (32, 4, 4, 128) and vit (patch 7; 4, 4, 64) sizes; dropout 0\n"
+     "    --tokenizer char|bpe --merges N   text tokenizer (char; 256 BPE merges)\n"
+     "    --shuffle-lines yes|no  shuffle the text's lines before the split (yes for names)\n"
+     "  optimisation:\n"
+     "    --epochs N (10; gpt 5)  --batch B (128; gpt 32)  --lr LR (0.001)\n"
+     "    --optim adamw|adam|sgd (adamw; sgd uses momentum 0.9)  --weight-decay W (torch's)\n"
+     "    --schedule cosine|step|constant (cosine)  --warmup N steps (0)\n"
+     "    --clip N              clip the gradient norm (0 = off; gpt 1)\n"
+     "    --steps-per-epoch N   cap an epoch (default: one pass over the data)\n"
+     "    --seed S (0)  --threads T (all CPUs)\n"
+     "  the run:\n"
+     "    --out DIR             (runs/MODEL)\n"
+     "    --resume              continue OUT/checkpoint.safetensors exactly where it stopped;\n"
+     "                          flags given now override the saved ones (e.g. --epochs)\n"
+     "    --max-steps N         stop after N steps in this invocation (checkpoint kept)\n"
+     "    --log-every N         log.csv row every N steps (a tenth of an epoch)\n",
+     cmd_train},
+    {"eval", "evaluate a checkpoint: test accuracy, or validation loss and perplexity",
+     "usage: deepc eval --checkpoint FILE [--data-dir DIR] [--data FILE] [--threads T]\n"
+     "  Rebuilds the model from the checkpoint's metadata. Image models: accuracy and loss on\n"
+     "  the full test set (10,000 images), normalised with the training statistics. gpt: loss\n"
+     "  and perplexity on the validation part of its text (or of --data FILE).\n",
+     cmd_eval},
+    {"sample", "generate text with a gpt checkpoint",
+     "usage: deepc sample --checkpoint FILE [--prompt TEXT] [--n N] [--temperature T]\n"
+     "                    [--top-k K] [--top-p P] [--seed S] [--threads T]\n"
+     "  Prints the prompt followed by N generated tokens (200). Without a prompt generation\n"
+     "  starts at a new line. Temperature 1 (0: greedy), top-k 0 (all), top-p 1 (all), seed 0:\n"
+     "  the same seed gives the same text.\n",
+     cmd_sample},
     {"help", "show help for a command", "usage: deepc help [COMMAND]\n", cmd_help},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };

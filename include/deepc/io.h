@@ -101,6 +101,26 @@ int dc_checkpoint_save(const char *path, const dc_module *model, dc_optimizer *o
  * on error (naming the tensor and the file) the model and optimizer are unchanged. */
 int dc_checkpoint_load(const char *path, dc_module *model, dc_optimizer *opt);
 
+/* ---- Plots (src/io/plot.c) ----------------------------------------------------------------- */
+
+/* One curve of a line plot: n points (x[i], y[i]) (borrowed); non-finite y values are
+ * skipped. `markers` draws a dot on every point (for sparse series such as per-epoch
+ * validation losses). color: an SVG colour ("#1f77b4"), or NULL for the next default one. */
+typedef struct {
+    const char *label;
+    const double *x, *y;
+    int n;
+    const char *color;
+    bool markers;
+} dc_plot_series;
+
+/* Write a line plot of n_series curves as an SVG file, like the book's fig. 3.5 (training and
+ * validation loss against the epoch): axes with "nice" ticks (1, 2, 5 x 10^k) covering every
+ * finite point, a title, axis labels and a legend. Atomic (temp file + rename). Returns 0, or
+ * -1 with an error naming the path (cannot write) or the bad argument. */
+int dc_plot_svg(const char *path, const char *title, const char *xlabel, const char *ylabel,
+                const dc_plot_series *series, int n_series);
+
 #ifdef __cplusplus
 }
 #endif

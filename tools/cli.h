@@ -1,0 +1,146 @@
+/* What the files of the deepc command share.
+ *
+ *   tools/deepc.c        the command table, the dispatcher, `info` and `bench`
+ *   tools/cli_options.c  option tables: command-line flags, config files, checkpoint metadata
+ *   tools/cli_run.c      a run: its configuration, data, model and evaluation
+ *   tools/cli_train.c    `train` (progress, logs, checkpoints, resume), `eval`, `sample`
+ *
+ * Exit status of every command: 0 success, 1 a failure while running (missing file, failed
+ * step), 2 a usage error (bad flag or value). Errors are printed as one line on stderr. */
+#ifndef DEEPC_TOOLS_CLI_H
+#define DEEPC_TOOLS_CLI_H
+
+#include "deepc.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+/* ---- Option tables (cli_options.c) ---------------------------------------------------------- */
+
+typedef enum { OPT_INT, OPT_REAL, OPT_TEXT, OPT_FLAG } option_type;
+
+/* One option of a command: "--name VALUE" (or "--name=VALUE", or just "--name" for a flag) on
+ * the command line, "name = value" in a config file and in checkpoint metadata. It sets the
+ * field at `offset` of the command's settings struct: long (INT), double (REAL), char[size]
+ * (TEXT), bool (FLAG). */
+typedef struct {
+    const char *name;
+    option_type type;
+    size_t offset, size;
+    double min, max;     /* INT, REAL: accepted range */
+    const char *choices; /* TEXT: "a|b|c", or NULL for free text */
+    bool saved;          /* part of a training run's identity: written to checkpoints */
+} option_spec;
+
+#define OPTION_END {NULL, OPT_INT, 0, 0, 0, 0, NULL, false}
+
+/* Set the option `name` from its text form. Returns 1 on success, 0 if the table has no such
+ * option, -1 (message in `why`) for a bad value. */
+int option_set(const option_spec *table, void *settings, const char *name, const char *value,
+               char *why, size_t why_size);
+/* Parse argv[1..argc) into settings. Returns 0, or EXIT_USAGE after printing
+ * "deepc CMD: ..." for an unknown option or a bad value. */
+int options_parse_args(const option_spec *table, void *settings, int argc, char **argv);
+/* Read "key = value" lines ('#' starts a comment) of a config file. Returns 0, EXIT_RUNTIME
+ * (cannot read) or EXIT_USAGE (unknown key, bad value), message printed with file:line. */
+int options_parse_file(const option_spec *table, void *settings, const char *path,
+                       const char *command);
+/* The value of an option as text (as options_parse_* read it back). */
+void option_format(const option_spec *spec, const void *settings, char *buf, size_t size);
+/* The option given on the command line as "--name V" / "--name=V", or NULL. */
+const char *option_in_args(int argc, char **argv, const char *name);
+
+/* ---- A training run (cli_run.c) ------------------------------------------------------------- */
+
+typedef struct {
+    /* model and data (saved) */
+    char model[32], data[1024], data_dir[1024], tokenizer[8], hidden[128], shuffle_lines[4];
+    long merges, context, layers, heads, dim;
+    double dropout;
+    /* optimisation (saved) */
+    long epochs, batch, warmup, steps_per_epoch, seed;
+    double lr, weight_decay, clip, val;
+    char optim[16], schedule[16];
+    bool augment;
+    /* this invocation only */
+    long threads, max_steps, log_every;
+    char out[1024], config[1024];
+    bool resume;
+} run_config;
+
+extern const option_spec run_options[];
+
+/* Everything unset: numbers -1 (NaN for reals), text "" (filled by run_config_finish). */
+void run_config_init(run_config *cfg);
+/* Fill what was left unset with the model's defaults and check the combination (model and
+ * data kinds). Returns 0 or EXIT_USAGE (message printed). */
+int run_config_finish(run_config *cfg, const char *command);
+
+typedef enum { TASK_IMAGES, TASK_TEXT } task_kind;
+
+typedef struct {
+    run_config cfg;
+    task_kind task;
+    dc_module *model;
+    dc_rng model_rng; /* initial weights, then dropout masks: lives as long as the model */
+    /* images: Fashion-MNIST (or an MNIST-format directory) split into train / val */
+    dc_dataset *train_set, *val_set;
+    double mean, std; /* normalisation from the training split */
+    /* text: the tokenizer, the corpus as ids, the training prefix and validation windows */
+    dc_tokenizer *tok;
+    int64_t *tokens, n_tokens, n_train_tokens;
+    dc_dataset *val_windows; /* [M, context] inputs and targets from the validation tail */
+    char data_file[4096];    /* the text file read */
+} run;
+
+/* Load the run's data (with_data false: text runs load only what the tokenizer needs) and
+ * build its model. tokenizer_path: load the tokenizer from there instead of building it
+ * (resume, eval, sample). Returns 0 or EXIT_RUNTIME / EXIT_USAGE with a one-line message
+ * printed as "deepc CMD: ...". */
+int run_open(run *r, const run_config *cfg, const char *tokenizer_path, bool with_data,
+             const char *command);
+void run_close(run *r);
+/* Fashion-MNIST's (or --data-dir's) training or test images, not normalised; NULL after
+ * printing a one-line error that names the file (and the Debian package to install). */
+dc_dataset *run_load_images(const run *r, bool train, const char *command);
+/* An example input for the model summary: [1, 1, 28, 28] images or [1, context] ids. */
+dc_tensor *run_example_input(const run *r);
+/* The mean loss of a batch: cross-entropy of the logits (per token for text). */
+dc_tensor *run_loss(const run *r, dc_tensor *logits, dc_tensor *targets);
+/* Mean loss and accuracy (NaN for text) of ds in eval mode without gradients. */
+int run_evaluate(run *r, const dc_dataset *ds, double *loss, double *accuracy);
+
+/* Checkpoint metadata: a flat list of key/value strings. */
+typedef struct {
+    int n;
+    char keys[64][32];
+    char values[64][1024];
+} metadata;
+void metadata_add(metadata *m, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The run's configuration (saved options) and data facts as metadata. */
+void run_metadata(const run *r, metadata *m);
+/* Read a checkpoint's run configuration back (saved options). Returns 0 or EXIT_RUNTIME. */
+int run_config_from_checkpoint(run_config *cfg, const char *path, const char *command);
+/* Rebuild the run a checkpoint was trained with and load its weights (image runs take the
+ * normalisation from the metadata and load no images). with_text: text runs also load their
+ * corpus and validation windows (for evaluation). overrides: data / data_dir to use instead
+ * of the saved ones ("" keeps them), or NULL. Returns 0 or an exit status (message printed). */
+int run_open_checkpoint(run *r, const char *path, bool with_text, const char *command,
+                        const run_config *overrides);
+
+/* Directory part of a path ("." if none), into buf. */
+void path_dirname(const char *path, char *buf, size_t size);
+
+/* ---- Commands (cli_train.c) ----------------------------------------------------------------- */
+
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
+/* `deepc info --model ... | --checkpoint ...`: print the model summary. */
+int cli_model_info(int argc, char **argv);
+
+#endif

@@ -1,0 +1,176 @@
+/* Option tables: one description of each option serves the command line ("--epochs 3",
+ * "--epochs=3"), config files ("epochs = 3") and checkpoint metadata, so the three can never
+ * disagree on names, ranges or choices. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const option_spec *find_option(const option_spec *table, const char *name)
+{
+    for (const option_spec *o = table; o->name; o++)
+        if (!strcmp(o->name, name)) return o;
+    return NULL;
+}
+
+/* Is `value` one of the '|'-separated words of choices? */
+static bool is_choice(const char *choices, const char *value)
+{
+    size_t len = strlen(value);
+    for (const char *c = choices; *c;) {
+        size_t word = strcspn(c, "|");
+        if (word == len && !strncmp(c, value, len)) return true;
+        c += word + (c[word] == '|');
+    }
+    return false;
+}
+
+int option_set(const option_spec *table, void *settings, const char *name, const char *value,
+               char *why, size_t why_size)
+{
+    const option_spec *o = find_option(table, name);
+    if (!o) return 0;
+    char *field = (char *)settings + o->offset;
+    char *end;
+    errno = 0;
+    switch (o->type) {
+    case OPT_INT: {
+        long v = strtol(value, &end, 10);
+        if (errno || end == value || *end || v < o->min || v > o->max) {
+            snprintf(why, why_size, "--%s expects an integer in [%.0f, %.0f], got '%s'", name,
+                     o->min, o->max, value);
+            return -1;
+        }
+        *(long *)field = v;
+        return 1;
+    }
+    case OPT_REAL: {
+        double v = strtod(value, &end);
+        if (errno || end == value || *end || !(v >= o->min && v <= o->max)) {
+            snprintf(why, why_size, "--%s expects a number in [%g, %g], got '%s'", name, o->min,
+                     o->max, value);
+            return -1;
+        }
+        *(double *)field = v;
+        return 1;
+    }
+    case OPT_TEXT:
+        if (o->choices && !is_choice(o->choices, value)) {
+            snprintf(why, why_size, "--%s expects one of %s, got '%s'", name, o->choices, value);
+            return -1;
+        }
+        if (strlen(value) >= o->size || !*value) {
+            snprintf(why, why_size, "--%s: value %s", name, *value ? "too long" : "is empty");
+            return -1;
+        }
+        memcpy(field, value, strlen(value) + 1);
+        return 1;
+    case OPT_FLAG:
+        if (!strcmp(value, "true") || !strcmp(value, "1")) *(bool *)field = true;
+        else if (!strcmp(value, "false") || !strcmp(value, "0")) *(bool *)field = false;
+        else {
+            snprintf(why, why_size, "%s expects true or false, got '%s'", name, value);
+            return -1;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+int options_parse_args(const option_spec *table, void *settings, int argc, char **argv)
+{
+    char why[512];
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strncmp(arg, "--", 2) != 0) {
+            fprintf(stderr, "deepc %s: unexpected argument '%s' (try 'deepc %s --help')\n",
+                    argv[0], arg, argv[0]);
+            return EXIT_USAGE;
+        }
+        char name[64];
+        const char *eq = strchr(arg, '='), *value = NULL;
+        size_t len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+        snprintf(name, sizeof name, "%.*s", (int)(len < 63 ? len : 63), arg + 2);
+        const option_spec *o = find_option(table, name);
+        if (!o) {
+            fprintf(stderr, "deepc %s: unknown argument '%s' (try 'deepc %s --help')\n", argv[0],
+                    arg, argv[0]);
+            return EXIT_USAGE;
+        }
+        if (eq) value = eq + 1;
+        else if (o->type == OPT_FLAG) value = "true";
+        else if (i + 1 < argc) value = argv[++i];
+        else {
+            fprintf(stderr, "deepc %s: --%s needs a value\n", argv[0], name);
+            return EXIT_USAGE;
+        }
+        if (option_set(table, settings, name, value, why, sizeof why) < 0) {
+            fprintf(stderr, "deepc %s: %s\n", argv[0], why);
+            return EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+/* s without leading and trailing blanks (in place). */
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t') s++;
+    size_t n = strlen(s);
+    while (n > 0 && strchr(" \t\r\n", s[n - 1])) s[--n] = '\0';
+    return s;
+}
+
+int options_parse_file(const option_spec *table, void *settings, const char *path,
+                       const char *command)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "deepc %s: cannot read config file %s: %s\n", command, path,
+                strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    char line[2048], why[512];
+    int rc = 0;
+    for (int number = 1; rc == 0 && fgets(line, sizeof line, f); number++) {
+        line[strcspn(line, "#")] = '\0';
+        char *text = trim(line);
+        if (!*text) continue;
+        char *eq = strchr(text, '=');
+        if (eq) *eq = '\0';
+        char *key = trim(text), *value = eq ? trim(eq + 1) : NULL;
+        int got = value ? option_set(table, settings, key, value, why, sizeof why) : 0;
+        if (got <= 0) {
+            if (!value) snprintf(why, sizeof why, "expected 'key = value', got '%s'", key);
+            else if (got == 0) snprintf(why, sizeof why, "unknown key '%s'", key);
+            fprintf(stderr, "deepc %s: %s:%d: %s\n", command, path, number, why);
+            rc = EXIT_USAGE;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+void option_format(const option_spec *o, const void *settings, char *buf, size_t size)
+{
+    const char *field = (const char *)settings + o->offset;
+    switch (o->type) {
+    case OPT_INT: snprintf(buf, size, "%ld", *(const long *)field); break;
+    case OPT_REAL: snprintf(buf, size, "%.17g", *(const double *)field); break;
+    case OPT_TEXT: snprintf(buf, size, "%s", field); break;
+    case OPT_FLAG: snprintf(buf, size, "%s", *(const bool *)field ? "true" : "false"); break;
+    }
+}
+
+const char *option_in_args(int argc, char **argv, const char *name)
+{
+    size_t len = strlen(name);
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) || strncmp(argv[i] + 2, name, len)) continue;
+        if (argv[i][2 + len] == '=') return argv[i] + 3 + len;
+        if (!argv[i][2 + len] && i + 1 < argc) return argv[i + 1];
+    }
+    return NULL;
+}

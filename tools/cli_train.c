@@ -1,0 +1,659 @@
+/* deepc train, eval, sample and info --model: the commands that build a run (cli_run.c).
+ *
+ * A training run's directory (--out) holds
+ *   checkpoint.safetensors  model + optimizer state + metadata (the run's options, the step,
+ *                           the random generators' positions), rewritten atomically at the
+ *                           end of every epoch and when --max-steps stops the run
+ *   log.csv                 epoch,step,train_loss,val_loss,val_acc,lr,seconds
+ *   loss.svg                training and validation loss against the epoch (book fig. 3.5)
+ *   tokenizer.txt           text runs: the tokenizer (dc_tokenizer_save)
+ * Resuming is exact: the data order depends only on (seed, epoch, batch) and the model's and
+ * the text batches' generators are restored, so a run stopped and resumed takes the same
+ * steps, bit for bit, as one that never stopped. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* "1:05:09" / "4:07" */
+static void format_duration(char *buf, size_t size, double seconds)
+{
+    long s = isfinite(seconds) && seconds > 0 ? lround(seconds) : 0;
+    if (s >= 3600) snprintf(buf, size, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+    else snprintf(buf, size, "%ld:%02ld", s / 60, s % 60);
+}
+
+/* mkdir -p */
+static int make_dirs(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || !*p) {
+            char saved = *p;
+            *p = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
+            if (!(*p = saved)) return 0;
+        }
+    }
+}
+
+/* ---- The log: CSV rows, and the loss curves drawn from them ------------------------------ */
+
+typedef struct {
+    double epoch; /* fractional: step / steps per epoch */
+    long long step;
+    double train_loss, val_loss, val_acc, lr, seconds;
+} log_row;
+
+typedef struct {
+    log_row *rows;
+    int n, cap;
+} train_log;
+
+static int log_add(train_log *log, log_row row)
+{
+    if (log->n == log->cap) {
+        int cap = log->cap ? 2 * log->cap : 64;
+        log_row *rows = realloc(log->rows, (size_t)cap * sizeof *rows);
+        if (!rows) return -1;
+        log->rows = rows, log->cap = cap;
+    }
+    log->rows[log->n++] = row;
+    return 0;
+}
+
+/* A value for the CSV: empty when not measured (NaN). */
+static void csv_number(FILE *f, double v) { isnan(v) ? fputs(",", f) : fprintf(f, ",%.6g", v); }
+
+/* Rewrite log.csv (atomically: temp + rename) and loss.svg from the rows. */
+static int log_write(const train_log *log, const char *dir)
+{
+    char path[4200], tmp[4300];
+    snprintf(path, sizeof path, "%s/log.csv", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) return dc_error("cannot write %s: %s", tmp, strerror(errno)), -1;
+    fprintf(f, "epoch,step,train_loss,val_loss,val_acc,lr,seconds\n");
+    for (int i = 0; i < log->n; i++) {
+        const log_row *r = &log->rows[i];
+        fprintf(f, "%.4f,%lld", r->epoch, r->step);
+        csv_number(f, r->train_loss), csv_number(f, r->val_loss), csv_number(f, r->val_acc);
+        fprintf(f, ",%.6g,%.2f\n", r->lr, r->seconds);
+    }
+    if ((fclose(f) != 0) | (rename(tmp, path) != 0)) {
+        remove(tmp);
+        return dc_error("cannot write %s: %s", path, strerror(errno)), -1;
+    }
+    /* the curves: training loss at every row, validation loss where it was measured */
+    int n = log->n, n_val = 0;
+    double *x = malloc(4 * ((size_t)n + 1) * sizeof *x);
+    if (!x) return dc_error("out of memory"), -1;
+    double *train = x + n + 1, *val_x = train + n + 1, *val = val_x + n + 1;
+    for (int i = 0; i < n; i++) {
+        x[i] = log->rows[i].epoch, train[i] = log->rows[i].train_loss;
+        if (!isnan(log->rows[i].val_loss))
+            val_x[n_val] = log->rows[i].epoch, val[n_val++] = log->rows[i].val_loss;
+    }
+    dc_plot_series series[2] = {{"training loss", x, train, n, NULL, false},
+                                {"validation loss", val_x, val, n_val, NULL, true}};
+    snprintf(path, sizeof path, "%s/loss.svg", dir);
+    int rc = dc_plot_svg(path, "Loss", "epoch", "cross-entropy loss", series, 2);
+    free(x);
+    return rc;
+}
+
+/* Rows of an existing log.csv up to step `last_step` (resuming drops rows written after the
+ * checkpoint). A missing file gives no rows. */
+static int log_read(train_log *log, const char *dir, long long last_step)
+{
+    char path[4200], line[512];
+    snprintf(path, sizeof path, "%s/log.csv", dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    while (fgets(line, sizeof line, f)) {
+        log_row r;
+        double v[5];
+        char *p = line, *end;
+        r.epoch = strtod(p, &end);
+        if (end == p || *end != ',') continue; /* the header */
+        r.step = strtoll(end + 1, &p, 10);
+        for (int k = 0; k < 5; k++) { /* empty fields are NaN */
+            v[k] = *p == ',' && p[1] != ',' && p[1] != '\n' ? strtod(p + 1, &end) : NAN;
+            p = strchr(p + 1, ',') ? strchr(p + 1, ',') : p + strlen(p);
+        }
+        r.train_loss = v[0], r.val_loss = v[1], r.val_acc = v[2], r.lr = v[3], r.seconds = v[4];
+        if (r.step <= last_step && log_add(log, r) != 0) break;
+    }
+    fclose(f);
+    return 0;
+}
+
+/* ---- Progress on stderr ----------------------------------------------------------------------- */
+
+/* One line redrawn in place (\r) when stderr is a terminal; otherwise a plain line at every
+ * tenth of the epoch, so logs stay readable. */
+typedef struct {
+    bool tty;
+    double start;            /* when this epoch's first step of this session began */
+    double last_draw;        /* terminal: redraw at most 10 times a second */
+    int64_t first, last_bar; /* batch index of that step; last tenth printed */
+} progress;
+
+static void progress_show(progress *p, const run *r, int64_t epoch, int64_t batch,
+                          int64_t steps_per_epoch, double loss, int64_t items_per_step)
+{
+    double elapsed = seconds_now() - p->start;
+    int64_t done = batch + 1 - p->first;
+    int tenth = (int)(10 * (batch + 1) / steps_per_epoch);
+    bool last = batch + 1 == steps_per_epoch;
+    if (!p->tty && tenth == p->last_bar) return;
+    if (p->tty && !last && seconds_now() - p->last_draw < 0.1) return;
+    p->last_bar = tenth, p->last_draw = seconds_now();
+    char eta[32], bar[32];
+    format_duration(eta, sizeof eta, elapsed / (double)done * (double)(steps_per_epoch - batch - 1));
+    int filled = (int)(24 * (batch + 1) / steps_per_epoch);
+    for (int i = 0; i < 24; i++) bar[i] = i < filled ? '=' : i == filled ? '>' : ' ';
+    bar[24] = '\0';
+    fprintf(stderr, "%sepoch %lld/%ld [%s] %lld/%lld  loss %.4f  %.0f %s/s  ETA %s%s",
+            p->tty ? "\r" : "", (long long)epoch + 1, r->cfg.epochs, bar, (long long)batch + 1,
+            (long long)steps_per_epoch, loss, (double)(done * items_per_step) / elapsed,
+            r->task == TASK_TEXT ? "tokens" : "images", eta, p->tty ? "\033[K" : "\n");
+    fflush(stderr);
+}
+
+static void progress_done(const progress *p)
+{
+    if (p->tty) fprintf(stderr, "\r\033[K");
+}
+
+/* ---- deepc train ----------------------------------------------------------------------------- */
+
+typedef struct {
+    run r;
+    dc_optimizer *opt;
+    dc_tensor_list params;
+    dc_lr_schedule schedule;
+    dc_loader *loader; /* images */
+    dc_rng batch_rng;  /* text: positions of the random windows */
+    int64_t steps_per_epoch, total_steps, step;
+    train_log log;
+    double seconds_before; /* training time of the sessions this one resumes */
+    char checkpoint[4200], tokenizer[4200];
+} trainer;
+
+/* Configuration: the checkpoint's (--resume), then the config file, then the flags. */
+static int train_config(run_config *cfg, int argc, char **argv, char *checkpoint, size_t size)
+{
+    run_config given;
+    run_config_init(&given);
+    int rc = options_parse_args(run_options, &given, argc, argv);
+    if (rc) return rc;
+    run_config_init(cfg);
+    if (given.resume) {
+        if (given.out[0]) snprintf(checkpoint, size, "%s/checkpoint.safetensors", given.out);
+        else /* the default --out of run_config_finish */
+            snprintf(checkpoint, size, "runs/%s/checkpoint.safetensors",
+                     given.model[0] ? given.model : "mlp");
+        if ((rc = run_config_from_checkpoint(cfg, checkpoint, argv[0]))) return rc;
+    }
+    if (given.config[0] && (rc = options_parse_file(run_options, cfg, given.config, argv[0])))
+        return rc;
+    if ((rc = options_parse_args(run_options, cfg, argc, argv))) return rc;
+    return run_config_finish(cfg, argv[0]);
+}
+
+static int train_setup(trainer *t, const run_config *cfg, const char *command)
+{
+    const char *out = cfg->out;
+    snprintf(t->checkpoint, sizeof t->checkpoint, "%s/checkpoint.safetensors", out);
+    snprintf(t->tokenizer, sizeof t->tokenizer, "%s/tokenizer.txt", out);
+    if (make_dirs(out) != 0) {
+        fprintf(stderr, "deepc %s: cannot create the directory %s: %s\n", command, out,
+                strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    bool text = !strcmp(cfg->model, "gpt");
+    int rc = run_open(&t->r, cfg, cfg->resume && text ? t->tokenizer : NULL, true, command);
+    if (rc) return rc;
+    run *r = &t->r;
+    if (text && !cfg->resume && dc_tokenizer_save(r->tok, t->tokenizer) != 0) {
+        fprintf(stderr, "deepc %s: %s\n", command, dc_last_error());
+        return EXIT_RUNTIME;
+    }
+    /* the optimizer: torch's defaults with our lr and weight decay (SGD with momentum 0.9) */
+    dc_optim_kind kind = !strcmp(cfg->optim, "sgd") ? DC_SGD
+                         : !strcmp(cfg->optim, "adam") ? DC_ADAM
+                                                       : DC_ADAMW;
+    dc_optim_config oc = dc_optim_defaults(kind, cfg->lr);
+    oc.weight_decay = cfg->weight_decay;
+    if (kind == DC_SGD) oc.momentum = 0.9;
+    if (dc_module_parameters(r->model, &t->params) != 0 ||
+        !(t->opt = dc_optimizer_new(&t->params, &oc))) {
+        fprintf(stderr, "deepc %s: %s\n", command, dc_last_error());
+        return EXIT_RUNTIME;
+    }
+    /* an epoch: one pass over the training images, or as many random windows as the
+     * training text has tokens; --steps-per-epoch caps it */
+    if (r->task == TASK_IMAGES) {
+        t->loader = dc_loader_new(r->train_set, cfg->batch, true, false, (uint64_t)cfg->seed);
+        if (!t->loader || (cfg->augment && dc_loader_set_augment(t->loader, 2, true) != 0)) {
+            fprintf(stderr, "deepc %s: %s\n", command, dc_last_error());
+            return EXIT_RUNTIME;
+        }
+        t->steps_per_epoch = dc_loader_num_batches(t->loader);
+    } else {
+        t->steps_per_epoch = r->n_train_tokens / (cfg->batch * cfg->context);
+        if (t->steps_per_epoch < 1) t->steps_per_epoch = 1;
+        dc_rng_seed(&t->batch_rng, (uint64_t)cfg->seed + 1);
+    }
+    if (cfg->steps_per_epoch > 0 && cfg->steps_per_epoch < t->steps_per_epoch)
+        t->steps_per_epoch = cfg->steps_per_epoch;
+    t->total_steps = cfg->epochs * t->steps_per_epoch;
+    dc_lr_kind lr_kind = !strcmp(cfg->schedule, "cosine") ? DC_LR_COSINE
+                         : !strcmp(cfg->schedule, "step") ? DC_LR_STEP
+                                                          : DC_LR_CONSTANT;
+    /* step: x0.1 after each third of the run; cosine: down to 0 at the last step */
+    t->schedule = (dc_lr_schedule){lr_kind, cfg->lr, cfg->warmup,
+                                   (t->total_steps + 2) / 3, 0.1, t->total_steps, 0.0};
+    if (isnan(dc_lr_at(&t->schedule, 0))) {
+        fprintf(stderr, "deepc %s: --warmup %ld must be shorter than the run (%lld steps)\n",
+                command, cfg->warmup, (long long)t->total_steps);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* "seed:counter" of a generator, and back. */
+static int parse_rng(const char *text, dc_rng *rng)
+{
+    unsigned long long seed, counter;
+    if (!text || sscanf(text, "%llu:%llu", &seed, &counter) != 2) return -1;
+    rng->seed = seed, rng->counter = counter;
+    return 0;
+}
+
+static int train_save(trainer *t)
+{
+    metadata m = {0};
+    run_metadata(&t->r, &m);
+    metadata_add(&m, "step", "%lld", (long long)t->step);
+    metadata_add(&m, "model_rng", "%llu:%llu", (unsigned long long)t->r.model_rng.seed,
+                 (unsigned long long)t->r.model_rng.counter);
+    metadata_add(&m, "batch_rng", "%llu:%llu", (unsigned long long)t->batch_rng.seed,
+                 (unsigned long long)t->batch_rng.counter);
+    const char *kv[128];
+    for (int i = 0; i < m.n; i++) kv[2 * i] = m.keys[i], kv[2 * i + 1] = m.values[i];
+    return dc_checkpoint_save(t->checkpoint, t->r.model, t->opt, kv, m.n);
+}
+
+/* Continue from the checkpoint: weights, optimizer state, step, generators, log rows. */
+static int train_resume(trainer *t, const char *command)
+{
+    dc_safetensors *f = dc_safetensors_open(t->checkpoint);
+    const char *step = f ? dc_safetensors_metadata(f, "step") : NULL;
+    bool ok = step && parse_rng(dc_safetensors_metadata(f, "model_rng"), &t->r.model_rng) == 0 &&
+              parse_rng(dc_safetensors_metadata(f, "batch_rng"), &t->batch_rng) == 0;
+    if (ok) t->step = strtoll(step, NULL, 10);
+    dc_safetensors_close(f);
+    if (!ok || dc_checkpoint_load(t->checkpoint, t->r.model, t->opt) != 0) {
+        fprintf(stderr, "deepc %s: cannot resume from %s: %s\n", command, t->checkpoint,
+                f ? (dc_has_error() ? dc_last_error() : "no step / generator metadata")
+                  : dc_last_error());
+        return EXIT_RUNTIME;
+    }
+    log_read(&t->log, t->r.cfg.out, t->step);
+    if (t->log.n) t->seconds_before = t->log.rows[t->log.n - 1].seconds;
+    return 0;
+}
+
+/* The next training batch (published to the open scope). */
+static int next_batch(trainer *t, dc_tensor **x, dc_tensor **y)
+{
+    if (t->r.task == TASK_TEXT)
+        return dc_lm_random_batch(t->r.tokens, t->r.n_train_tokens, t->r.cfg.batch,
+                                  t->r.cfg.context, &t->batch_rng, x, y) == 0 ? 1 : -1;
+    int got = dc_loader_next(t->loader, x, y);
+    return got == 0 ? dc_error("the loader ran out of batches"), -1 : got;
+}
+
+/* One optimisation step: forward, loss, backward, clipping, update. Returns the loss (NaN
+ * with an error on failure). */
+static double train_step(trainer *t, double lr)
+{
+    size_t scope = dc_scope_begin();
+    dc_tensor *x, *y;
+    double loss_value = NAN;
+    if (next_batch(t, &x, &y) == 1) {
+        dc_optimizer_set_lr(t->opt, lr);
+        dc_tensor *loss = run_loss(&t->r, dc_forward(t->r.model, x), y);
+        bool ok = loss && dc_backward(loss) == 0 &&
+                  (t->r.cfg.clip <= 0 || dc_clip_grad_norm(&t->params, t->r.cfg.clip) >= 0) &&
+                  dc_optimizer_step(t->opt) == 0;
+        dc_optimizer_zero_grad(t->opt);
+        if (ok) loss_value = dc_item(loss);
+    }
+    dc_scope_end(scope);
+    return loss_value;
+}
+
+/* Start epoch `epoch` at its batch `batch`: the loader's order for that epoch, skipping the
+ * batches a resumed run already took (text batches need nothing: their generator resumes). */
+static void loader_seek(trainer *t, int64_t epoch, int64_t batch)
+{
+    if (!t->loader) return;
+    dc_loader_set_epoch(t->loader, epoch);
+    for (int64_t b = 0; b < batch; b++) {
+        size_t scope = dc_scope_begin();
+        dc_tensor *x, *y;
+        dc_loader_next(t->loader, &x, &y);
+        dc_scope_end(scope);
+    }
+}
+
+/* Fill the row's validation loss (and accuracy) and print the epoch's line. */
+static int validate(trainer *t, log_row *row, double train_loss, double epoch_start)
+{
+    run *r = &t->r;
+    const dc_dataset *val = r->task == TASK_TEXT ? r->val_windows : r->val_set;
+    int rc = run_evaluate(r, val, &row->val_loss, &row->val_acc);
+    printf("epoch %.4g/%ld: train loss %.4f, val loss %.4f", row->epoch, r->cfg.epochs,
+           train_loss, row->val_loss);
+    if (r->task == TASK_IMAGES) printf(", val accuracy %.2f%%", 100 * row->val_acc);
+    else printf(" (perplexity %.2f)", dc_perplexity(row->val_loss));
+    printf(", lr %.3g, %.1f s\n", row->lr, seconds_now() - epoch_start);
+    fflush(stdout);
+    return rc;
+}
+
+/* After training: test accuracy (images) or a sample (text). */
+static int train_report(trainer *t, const char *command);
+
+int cmd_train(int argc, char **argv)
+{
+    run_config cfg;
+    char resume_from[4200] = "";
+    int rc = train_config(&cfg, argc, argv, resume_from, sizeof resume_from);
+    if (rc) return rc;
+    if (cfg.threads > 0 && dc_set_num_threads((int)cfg.threads) != 0) {
+        fprintf(stderr, "deepc train: cannot use %ld threads: %s\n", cfg.threads, dc_last_error());
+        return EXIT_RUNTIME;
+    }
+    trainer t = {0};
+    rc = train_setup(&t, &cfg, argv[0]);
+    if (!rc && cfg.resume) rc = train_resume(&t, argv[0]);
+    run *r = &t.r;
+    int64_t items_per_step = cfg.batch * (r->task == TASK_TEXT ? cfg.context : 1);
+    int64_t log_every = cfg.log_every > 0 ? cfg.log_every
+                                          : (t.steps_per_epoch >= 10 ? t.steps_per_epoch / 10 : 1);
+    int64_t stop = t.total_steps;
+    if (cfg.max_steps > 0 && t.step + cfg.max_steps < stop) stop = t.step + cfg.max_steps;
+    if (!rc)
+        printf("training %s on %s: %lld parameters, %lld steps of %ld per epoch, %ld epochs, "
+               "%d threads, out %s%s\n",
+               cfg.model, r->task == TASK_TEXT ? r->data_file : cfg.data,
+               (long long)dc_module_num_params(r->model, true), (long long)t.steps_per_epoch,
+               cfg.batch, cfg.epochs, dc_get_num_threads(), cfg.out,
+               cfg.resume ? " (resumed)" : "");
+    if (!rc && t.step >= t.total_steps)
+        printf("already trained for %ld epochs (give --epochs to train longer)\n", cfg.epochs);
+    fflush(stdout);
+    progress bar = {isatty(2), 0, 0, 0, -1};
+    double session_start = seconds_now(), row_loss = 0, epoch_loss = 0;
+    int64_t row_steps = 0, epoch_steps = 0;
+    while (!rc && t.step < stop) {
+        int64_t epoch = t.step / t.steps_per_epoch, batch = t.step % t.steps_per_epoch;
+        if (batch == 0 || bar.start == 0) { /* an epoch starts, or this session does */
+            loader_seek(&t, epoch, batch);
+            bar.start = seconds_now(), bar.first = batch, bar.last_bar = -1;
+        }
+        double lr = dc_lr_at(&t.schedule, t.step);
+        double loss = train_step(&t, lr);
+        if (!isfinite(loss)) {
+            progress_done(&bar);
+            fprintf(stderr, "deepc train: step %lld failed: %s\n", (long long)t.step + 1,
+                    dc_has_error() ? dc_last_error() : "the loss is not finite");
+            rc = EXIT_RUNTIME;
+            break;
+        }
+        t.step++, row_loss += loss, row_steps++, epoch_loss += loss, epoch_steps++;
+        progress_show(&bar, r, epoch, batch, t.steps_per_epoch, epoch_loss / (double)epoch_steps,
+                      items_per_step);
+        bool epoch_end = t.step % t.steps_per_epoch == 0, last = t.step == stop;
+        if (!(epoch_end || last || t.step % log_every == 0)) continue;
+        log_row row = {(double)t.step / (double)t.steps_per_epoch, t.step, row_loss / (double)row_steps,
+                       NAN, NAN, lr, t.seconds_before + seconds_now() - session_start};
+        row_loss = 0, row_steps = 0;
+        if (epoch_end || last) { /* validate, log, checkpoint */
+            progress_done(&bar);
+            if (validate(&t, &row, epoch_loss / (double)epoch_steps, bar.start) != 0)
+                rc = EXIT_RUNTIME;
+            epoch_loss = 0, epoch_steps = 0;
+            row.seconds = t.seconds_before + seconds_now() - session_start;
+        }
+        if (!rc && (log_add(&t.log, row) != 0 || log_write(&t.log, cfg.out) != 0)) rc = EXIT_RUNTIME;
+        if (!rc && (epoch_end || last) && train_save(&t) != 0) rc = EXIT_RUNTIME;
+        if (rc) fprintf(stderr, "deepc train: %s\n", dc_last_error());
+    }
+    if (!rc && t.step < t.total_steps)
+        printf("stopped after %lld of %lld steps (--max-steps); continue with: deepc train "
+               "--resume --out %s\n",
+               (long long)t.step, (long long)t.total_steps, cfg.out);
+    else if (!rc)
+        rc = train_report(&t, argv[0]);
+    dc_loader_free(t.loader);
+    dc_optimizer_free(t.opt);
+    dc_tensor_list_free(&t.params);
+    free(t.log.rows);
+    run_close(&t.r);
+    return rc;
+}
+
+/* ---- deepc eval ------------------------------------------------------------------------------- */
+
+typedef struct {
+    char checkpoint[4096], data[1024], data_dir[1024];
+    long threads;
+} eval_settings;
+
+#define EVAL_OPT(name, type, field, min, max)                                                     \
+    {name, type, offsetof(eval_settings, field), sizeof(((eval_settings *)0)->field), min, max,    \
+     NULL, false}
+static const option_spec eval_options[] = {
+    EVAL_OPT("checkpoint", OPT_TEXT, checkpoint, 0, 0),
+    EVAL_OPT("data", OPT_TEXT, data, 0, 0),
+    EVAL_OPT("data-dir", OPT_TEXT, data_dir, 0, 0),
+    EVAL_OPT("threads", OPT_INT, threads, 1, 1024),
+    OPTION_END,
+};
+
+static int set_threads(long threads, const char *command)
+{
+    if (threads <= 0 || dc_set_num_threads((int)threads) == 0) return 0;
+    fprintf(stderr, "deepc %s: cannot use %ld threads: %s\n", command, threads, dc_last_error());
+    return EXIT_RUNTIME;
+}
+
+/* Test accuracy on the full Fashion-MNIST test set (normalised with the training statistics)
+ * or the loss on the validation text. Prints one line; returns 0 or an exit status. */
+static int evaluate_run(run *r, const char *command)
+{
+    double loss, accuracy;
+    if (r->task == TASK_TEXT) {
+        if (run_evaluate(r, r->val_windows, &loss, &accuracy) != 0) {
+            fprintf(stderr, "deepc %s: %s\n", command, dc_last_error());
+            return EXIT_RUNTIME;
+        }
+        printf("val loss %.4f, perplexity %.3f (%lld tokens of %s)\n", loss, dc_perplexity(loss),
+               (long long)(dc_dataset_size(r->val_windows) * r->cfg.context), r->data_file);
+        return 0;
+    }
+    dc_dataset *test = run_load_images(r, false, command);
+    if (!test) return EXIT_RUNTIME;
+    int rc = dc_dataset_normalize(test, &r->mean, &r->std) == 0 &&
+                     run_evaluate(r, test, &loss, &accuracy) == 0
+                 ? 0
+                 : EXIT_RUNTIME;
+    if (rc) fprintf(stderr, "deepc %s: %s\n", command, dc_last_error());
+    else
+        printf("test accuracy %.2f%% (%lld images), test loss %.4f\n", 100 * accuracy,
+               (long long)dc_dataset_size(test), loss);
+    dc_dataset_free(test);
+    return rc;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    eval_settings s = {.threads = -1};
+    int rc = options_parse_args(eval_options, &s, argc, argv);
+    if (rc) return rc;
+    if (!s.checkpoint[0]) {
+        fprintf(stderr, "deepc eval: --checkpoint FILE is required\n");
+        return EXIT_USAGE;
+    }
+    if ((rc = set_threads(s.threads, argv[0]))) return rc;
+    run_config overrides;
+    run_config_init(&overrides);
+    memcpy(overrides.data, s.data, sizeof s.data);
+    memcpy(overrides.data_dir, s.data_dir, sizeof s.data_dir);
+    run r;
+    rc = run_open_checkpoint(&r, s.checkpoint, true, argv[0], &overrides);
+    if (!rc) rc = evaluate_run(&r, argv[0]);
+    run_close(&r);
+    return rc;
+}
+
+/* ---- deepc sample ----------------------------------------------------------------------------- */
+
+typedef struct {
+    char checkpoint[4096], prompt[4096];
+    long n, top_k, seed, threads;
+    double temperature, top_p;
+} sample_settings;
+
+#define SAMPLE_OPT(name, type, field, min, max)                                                   \
+    {name, type, offsetof(sample_settings, field), sizeof(((sample_settings *)0)->field), min, max, \
+     NULL, false}
+static const option_spec sample_options[] = {
+    SAMPLE_OPT("checkpoint", OPT_TEXT, checkpoint, 0, 0),
+    SAMPLE_OPT("prompt", OPT_TEXT, prompt, 0, 0),
+    SAMPLE_OPT("n", OPT_INT, n, 1, 1e7),
+    SAMPLE_OPT("temperature", OPT_REAL, temperature, 0, 100),
+    SAMPLE_OPT("top-k", OPT_INT, top_k, 0, 1e9),
+    SAMPLE_OPT("top-p", OPT_REAL, top_p, 0, 1),
+    SAMPLE_OPT("seed", OPT_INT, seed, 0, 1e15),
+    SAMPLE_OPT("threads", OPT_INT, threads, 1, 1024),
+    OPTION_END,
+};
+
+/* Generate n tokens after `prompt` ("" = a newline: the start of a line, e.g. of a name) and
+ * print the text (without that implicit newline). Returns 0 or an exit status. */
+static int generate(run *r, const char *prompt, const sample_settings *s, const char *command)
+{
+    const char *start = prompt[0] ? prompt : "\n";
+    int64_t n_ids;
+    int64_t *ids = dc_tokenizer_encode(r->tok, start, strlen(start), &n_ids);
+    if (!ids || n_ids < 1) {
+        fprintf(stderr, "deepc %s: cannot encode the prompt: %s\n", command,
+                ids ? "it is empty" : dc_last_error());
+        free(ids);
+        return EXIT_USAGE;
+    }
+    dc_rng rng;
+    dc_rng_seed(&rng, (uint64_t)s->seed);
+    size_t scope = dc_scope_begin();
+    dc_tensor *prompt_ids = dc_from_buffer(DC_I64, DC_SHAPE(n_ids), ids);
+    dc_tensor *out = dc_gpt_generate(r->model, prompt_ids, s->n, s->temperature, s->top_k,
+                                     s->top_p, &rng);
+    size_t len = 0;
+    char *text = out ? dc_tokenizer_decode(r->tok, dc_data(out), dc_numel(out), &len) : NULL;
+    dc_scope_end(scope);
+    free(ids);
+    if (!text) {
+        fprintf(stderr, "deepc %s: generation failed: %s\n", command, dc_last_error());
+        return EXIT_RUNTIME;
+    }
+    size_t skip = prompt[0] ? 0 : strlen(start);
+    fwrite(text + skip, 1, len - skip, stdout);
+    if (len > skip && text[len - 1] != '\n') putchar('\n');
+    free(text);
+    return 0;
+}
+
+int cmd_sample(int argc, char **argv)
+{
+    sample_settings s = {.n = 200, .top_k = 0, .seed = 0, .threads = -1, .temperature = 1.0,
+                         .top_p = 1.0};
+    int rc = options_parse_args(sample_options, &s, argc, argv);
+    if (rc) return rc;
+    if (!s.checkpoint[0]) {
+        fprintf(stderr, "deepc sample: --checkpoint FILE is required\n");
+        return EXIT_USAGE;
+    }
+    if ((rc = set_threads(s.threads, argv[0]))) return rc;
+    run r;
+    rc = run_open_checkpoint(&r, s.checkpoint, false, argv[0], NULL);
+    if (!rc && r.task != TASK_TEXT) {
+        fprintf(stderr, "deepc sample: %s holds a %s image classifier; sample needs a gpt\n",
+                s.checkpoint, r.cfg.model);
+        rc = EXIT_USAGE;
+    }
+    if (!rc) rc = generate(&r, s.prompt, &s, argv[0]);
+    run_close(&r);
+    return rc;
+}
+
+/* ---- After training, and deepc info --model ------------------------------------------------ */
+
+static int train_report(trainer *t, const char *command)
+{
+    if (t->r.task == TASK_IMAGES) return evaluate_run(&t->r, command);
+    sample_settings s = {.n = 200, .temperature = 1.0, .top_p = 1.0};
+    printf("sample (deepc sample --checkpoint %s):\n", t->checkpoint);
+    return generate(&t->r, "", &s, command);
+}
+
+int cli_model_info(int argc, char **argv)
+{
+    const char *checkpoint = option_in_args(argc, argv, "checkpoint");
+    run r;
+    int rc;
+    if (checkpoint) {
+        if (argc != 3) {
+            fprintf(stderr, "deepc info: --checkpoint takes no other options\n");
+            return EXIT_USAGE;
+        }
+        rc = run_open_checkpoint(&r, checkpoint, false, argv[0], NULL);
+    } else {
+        run_config cfg;
+        run_config_init(&cfg);
+        rc = options_parse_args(run_options, &cfg, argc, argv);
+        if (!rc) rc = run_config_finish(&cfg, argv[0]);
+        memset(&r, 0, sizeof r);
+        if (!rc) rc = run_open(&r, &cfg, NULL, false, argv[0]);
+    }
+    if (!rc) {
+        size_t scope = dc_scope_begin();
+        printf("model %s (%s)\n", r.cfg.model, checkpoint ? checkpoint : "new weights");
+        if (dc_module_summary(r.model, run_example_input(&r), stdout) != 0) {
+            fprintf(stderr, "deepc %s: %s\n", argv[0], dc_last_error());
+            rc = EXIT_RUNTIME;
+        }
+        dc_scope_end(scope);
+        printf("\n");
+    }
+    run_close(&r);
+    return rc;
+}
