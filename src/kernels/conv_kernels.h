@@ -11,8 +11,9 @@
  *   dc_conv_backward_data    x  = W^T ⋆ y (+ bias[c_in])          conv2d dX, conv_transpose fwd
  *   dc_conv_backward_weight  dW = sum_n y_n ⋆ x_n                  both dW (overwritten)
  * All buffers are contiguous, float32 (f64 = false) or float64. Each needs a caller-provided
- * scratch of dc_conv_scratch_bytes(...) bytes (64-byte aligned); nothing here allocates or
- * reports errors. */
+ * scratch of dc_conv_scratch_bytes(...) bytes (64-byte aligned; bounded: a few MB per thread
+ * at most, whatever the batch, so callers can keep and reuse it); nothing here allocates or
+ * reports errors. Each pass is one parallel region (threads over blocks of images). */
 #ifndef DC_CONV_KERNELS_H
 #define DC_CONV_KERNELS_H
 
@@ -42,11 +43,13 @@ void dc_conv_backward_data(const dc_conv_shape *s, bool f64, const void *y, cons
 void dc_conv_backward_weight(const dc_conv_shape *s, bool f64, const void *x, const void *y,
                              void *dw, void *scratch);
 
-/* One image [C, H, W] to its columns [C*KH*KW, OH*OW] (zeros where the window reads
- * padding), and the adjoint: columns accumulated (+=) back into an image. Exposed for tests. */
-void dc_im2col_f32(const dc_conv_shape *s, const float *im, float *cols);
-void dc_im2col_f64(const dc_conv_shape *s, const double *im, double *cols);
-void dc_col2im_f32(const dc_conv_shape *s, const float *cols, float *im);
-void dc_col2im_f64(const dc_conv_shape *s, const double *cols, double *im);
+/* A block of `nimages` consecutive images [nimages, C, H, W] to their columns
+ * [C*KH*KW, nimages*OH*OW] (image b's output position l in column b*OH*OW + l; zeros where
+ * the window reads padding), and the adjoint: columns accumulated (+=) back into the
+ * images. Exposed for tests. */
+void dc_im2col_f32(const dc_conv_shape *s, const float *im, int64_t nimages, float *cols);
+void dc_im2col_f64(const dc_conv_shape *s, const double *im, int64_t nimages, double *cols);
+void dc_col2im_f32(const dc_conv_shape *s, const float *cols, int64_t nimages, float *im);
+void dc_col2im_f64(const dc_conv_shape *s, const double *cols, int64_t nimages, double *im);
 
 #endif

@@ -14,6 +14,7 @@
  * ones on a height-1 view (no copy). */
 #include "../core/internal.h"
 #include "../kernels/conv_kernels.h"
+#include "../kernels/kernels.h"
 
 #include <string.h>
 
@@ -146,30 +147,52 @@ static dc_tensor *conv_pass(dc_conv_pass pass, const dc_conv_shape *s, dc_dtype 
     return out;
 }
 
-/* db[c] = sum of g[n, c, ...] over n and positions (g contiguous [N, C, ...]). */
+/* db[c] = sum of g[n, c, ...] over n and positions (g contiguous [N, C, ...]), threaded
+ * over channels. float32 planes are summed in LANES independent float partials (a single
+ * running sum is one long dependency chain that gcc may not vectorise), each plane's total
+ * then added in double. */
+enum { LANES = 16 };
+
+typedef struct {
+    const dc_tensor *g;
+    dc_tensor *db;
+    int64_t N, C, L;
+} channel_sums_job;
+
+static void channel_sums_range(void *ctx, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const channel_sums_job *j = ctx;
+    for (int64_t c = begin; c < end; c++) {
+        double acc = 0;
+        for (int64_t n = 0; n < j->N; n++) {
+            const int64_t off = (n * j->C + c) * j->L;
+            if (j->g->dtype == DC_F64) {
+                const double *p = (const double *)dc_data(j->g) + off;
+                for (int64_t l = 0; l < j->L; l++) acc += p[l];
+            } else {
+                const float *p = (const float *)dc_data(j->g) + off;
+                float part[LANES] = {0};
+                int64_t l = 0;
+                for (; l + LANES <= j->L; l += LANES)
+                    for (int k = 0; k < LANES; k++) part[k] += p[l + k];
+                for (; l < j->L; l++) part[0] += p[l];
+                for (int k = 0; k < LANES; k++) acc += part[k];
+            }
+        }
+        if (j->g->dtype == DC_F64) ((double *)dc_data(j->db))[c] = acc;
+        else ((float *)dc_data(j->db))[c] = (float)acc;
+    }
+}
+
 static dc_tensor *channel_sums(const dc_tensor *g)
 {
     const int64_t N = g->shape[0], C = g->shape[1];
     const int64_t L = N > 0 && C > 0 ? dc_numel(g) / (N * C) : 0;
     dc_tensor *db = dc__alloc_result(g->dtype, 1, &C);
     if (!db) return NULL;
-    for (int64_t c = 0; c < C; c++) {
-        double acc = 0;
-        for (int64_t n = 0; n < N; n++) {
-            const int64_t off = (n * C + c) * L;
-            if (g->dtype == DC_F64) {
-                const double *p = (const double *)dc_data(g) + off;
-                for (int64_t l = 0; l < L; l++) acc += p[l];
-            } else {
-                const float *p = (const float *)dc_data(g) + off;
-                float part = 0; /* vectorisable; one plane is short enough for float */
-                for (int64_t l = 0; l < L; l++) part += p[l];
-                acc += part;
-            }
-        }
-        if (g->dtype == DC_F64) ((double *)dc_data(db))[c] = acc;
-        else ((float *)dc_data(db))[c] = (float)acc;
-    }
+    channel_sums_job j = {g, db, N, C, L};
+    dc_parallel_for(C, N * L >= 65536 ? 1 : C, channel_sums_range, &j);
     return db;
 }
 

@@ -21,6 +21,7 @@
 #include "../kernels/kernels.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 typedef enum {
@@ -30,7 +31,8 @@ typedef enum {
     AXIS_LINEAR,
     AXIS_LINEAR_ALIGNED
 } axis_kind;
-typedef enum { POOL_MAX, POOL_LINEAR } pool_mode;
+/* POOL_AVG is avg_pool (a linear map too, but with a fast path of its own: windows) */
+typedef enum { POOL_MAX, POOL_LINEAR, POOL_AVG } pool_mode;
 
 /* One axis of a pooling / resampling op (all int64 so the spec fits node->i). */
 typedef struct {
@@ -119,7 +121,9 @@ typedef struct {
     const axis_taps *th, *tw; /* linear maps only */
     const void *in;           /* forward: x; backward: g */
     void *out;                /* forward: y; backward: dX (zeroed) */
-    int64_t *argmax;          /* max pool: flat index ih*W + iw of each output's max */
+    int32_t *argmax;          /* max pool: flat index ih*W + iw of each output's max */
+    const int64_t *jj_range;  /* window pools: per kernel column kw, the outputs [lo, hi) whose
+                                 tap in that column is inside the image (2 entries per kw) */
     bool f64;
 } pool_job;
 
@@ -138,6 +142,27 @@ typedef struct {
             BODY                                                                                   \
         }                                                                                          \
     }
+
+/* The window taps of output row i of a window pool, a whole row at a time: for each
+ * window row ih inside the image and each kernel column kw, the outputs jj in [jj_lo, jj_hi)
+ * whose tap (ih, jj*sw - pw + kw) is inside the image (padding is skipped), with
+ * xrow = &x[ih*W - pw + kw] (of type XT *) (index with jj*sw) and row_at its flat index. Per output
+ * the taps come in row-major order (ih, then kw). */
+#define FOR_EACH_WINDOW_TAP(XT, p, i, BODY)                                                        \
+    do {                                                                                           \
+        const int64_t sw = (p)->w.stride, pw = (p)->w.pad, kh_ = (p)->h.kernel;                    \
+        (void)OW;                                                                                  \
+        const int64_t h0_ = (i) * (p)->h.stride - (p)->h.pad;                                      \
+        for (int64_t ih = h0_ < 0 ? 0 : h0_; ih < h0_ + kh_ && ih < H; ih++)                       \
+            for (int64_t kw = 0; kw < (p)->w.kernel; kw++) {                                       \
+                const int64_t off = kw - pw;                                                       \
+                const int64_t jj_lo = j->jj_range[2 * kw], jj_hi = j->jj_range[2 * kw + 1];        \
+                const int64_t row_at = ih * W + off;                                               \
+                (void)row_at;                                                                      \
+                XT *xrow = x + row_at;                                                             \
+                for (int64_t jj = jj_lo; jj < jj_hi; jj++) BODY                                    \
+            }                                                                                      \
+    } while (0)
 
 #define DEFINE_POOL_KERNELS(T, SUFFIX)                                                             \
     /* y = linear map of x, planes [begin, end) */                                                 \
@@ -173,34 +198,30 @@ typedef struct {
     }                                                                                              \
     /* y = window max; ties and the scan order as torch: the first max in row-major order          \
      * wins, a NaN always wins (so it propagates), an all -inf window points at its first          \
-     * real element. */                                                                            \
+     * real element. Branchless (take = v > best or v is NaN; real data mispredicts a branch       \
+     * half the time) and vectorisable: a whole output row is updated tap by tap, y and arg        \
+     * holding the running max; per output the taps still come in row-major order. */              \
     static void max_forward_##SUFFIX(const pool_job *j, int64_t begin, int64_t end)                \
     {                                                                                              \
         const int64_t H = j->p->h.in, W = j->p->w.in, OH = j->p->h.out, OW = j->p->w.out;          \
-        const int64_t kh = j->p->h.kernel, kw = j->p->w.kernel;                                    \
+        const int32_t sw32 = (int32_t)j->p->w.stride; /* index math in int32 lanes */              \
         for (int64_t pl = begin; pl < end; pl++) {                                                 \
             const T *x = (const T *)j->in + pl * H * W;                                            \
-            T *y = (T *)j->out + pl * OH * OW;                                                     \
-            int64_t *arg = j->argmax + pl * OH * OW;                                               \
             for (int64_t i = 0; i < OH; i++) {                                                     \
-                const int64_t h0 = i * j->p->h.stride - j->p->h.pad;                               \
-                const int64_t h_lo = h0 < 0 ? 0 : h0, h_hi = h0 + kh < H ? h0 + kh : H;            \
+                T *restrict y = (T *)j->out + (pl * OH + i) * OW;                                  \
+                int32_t *restrict arg = j->argmax + (pl * OH + i) * OW;                            \
+                const int64_t h0 = i * j->p->h.stride - j->p->h.pad, h_lo = h0 < 0 ? 0 : h0;       \
                 for (int64_t jj = 0; jj < OW; jj++) {                                              \
                     const int64_t w0 = jj * j->p->w.stride - j->p->w.pad;                          \
-                    const int64_t w_lo = w0 < 0 ? 0 : w0, w_hi = w0 + kw < W ? w0 + kw : W;        \
-                    T best = -(T)INFINITY;                                                         \
-                    int64_t best_at = h_lo * W + w_lo;                                             \
-                    for (int64_t ih = h_lo; ih < h_hi; ih++)                                       \
-                        for (int64_t iw = w_lo; iw < w_hi; iw++) {                                 \
-                            const T v = x[ih * W + iw];                                            \
-                            if (v > best || isnan(v)) {                                            \
-                                best = v;                                                          \
-                                best_at = ih * W + iw;                                             \
-                            }                                                                      \
-                        }                                                                          \
-                    y[i * OW + jj] = best;                                                         \
-                    arg[i * OW + jj] = best_at;                                                    \
+                    y[jj] = -(T)INFINITY;                                                          \
+                    arg[jj] = (int32_t)(h_lo * W + (w0 < 0 ? 0 : w0));                             \
                 }                                                                                  \
+                FOR_EACH_WINDOW_TAP(const T, j->p, i, {                                            \
+                    const T v = xrow[jj * sw];                                                     \
+                    const bool take = (v > y[jj]) | (v != v);                                      \
+                    y[jj] = take ? v : y[jj];                                                      \
+                    arg[jj] = take ? (int32_t)row_at + (int32_t)jj * sw32 : arg[jj];               \
+                });                                                                                \
             }                                                                                      \
         }                                                                                          \
     }                                                                                              \
@@ -210,9 +231,38 @@ typedef struct {
         const int64_t HW = j->p->h.in * j->p->w.in, OHW = j->p->h.out * j->p->w.out;               \
         for (int64_t pl = begin; pl < end; pl++) {                                                 \
             const T *g = (const T *)j->in + pl * OHW;                                              \
-            const int64_t *arg = j->argmax + pl * OHW;                                             \
+            const int32_t *arg = j->argmax + pl * OHW;                                             \
             T *dx = (T *)j->out + pl * HW;                                                         \
             for (int64_t k = 0; k < OHW; k++) dx[arg[k]] += g[k];                                  \
+        }                                                                                          \
+    }                                                                                              \
+    /* avg_pool (count_include_pad): y = (sum of the window's real taps) / (KH*KW), the same       \
+     * row-at-a-time walk as max_forward */                                                        \
+    static void avg_forward_##SUFFIX(const pool_job *j, int64_t begin, int64_t end)                \
+    {                                                                                              \
+        const int64_t H = j->p->h.in, W = j->p->w.in, OH = j->p->h.out, OW = j->p->w.out;          \
+        const T scale = (T)(1.0 / (double)(j->p->h.kernel * j->p->w.kernel));                      \
+        for (int64_t pl = begin; pl < end; pl++) {                                                 \
+            const T *x = (const T *)j->in + pl * H * W;                                            \
+            for (int64_t i = 0; i < OH; i++) {                                                     \
+                T *restrict y = (T *)j->out + (pl * OH + i) * OW;                                  \
+                for (int64_t jj = 0; jj < OW; jj++) y[jj] = 0;                                     \
+                FOR_EACH_WINDOW_TAP(const T, j->p, i, { y[jj] += xrow[jj * sw]; });                \
+                for (int64_t jj = 0; jj < OW; jj++) y[jj] *= scale;                                \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    /* its adjoint: dX[tap] += g / (KH*KW) for every real tap of every window (dX zeroed) */       \
+    static void avg_backward_##SUFFIX(const pool_job *j, int64_t begin, int64_t end)               \
+    {                                                                                              \
+        const int64_t H = j->p->h.in, W = j->p->w.in, OH = j->p->h.out, OW = j->p->w.out;          \
+        const T scale = (T)(1.0 / (double)(j->p->h.kernel * j->p->w.kernel));                      \
+        for (int64_t pl = begin; pl < end; pl++) {                                                 \
+            T *x = (T *)j->out + pl * H * W; /* dX, written through xrow */                        \
+            for (int64_t i = 0; i < OH; i++) {                                                     \
+                const T *g = (const T *)j->in + (pl * OH + i) * OW;                                \
+                FOR_EACH_WINDOW_TAP(T, j->p, i, { xrow[jj * sw] += g[jj] * scale; });              \
+            }                                                                                      \
         }                                                                                          \
     }
 
@@ -229,22 +279,34 @@ static void pool_plane_range(void *ctx, int64_t begin, int64_t end, int tid)
     (void)tid;
     const pool_task *t = ctx;
     const pool_job *j = &t->job;
-    const bool max = j->p->mode == POOL_MAX;
-    if (t->backward) {
-        if (max) (j->f64 ? max_backward_f64 : max_backward_f32)(j, begin, end);
-        else (j->f64 ? linear_backward_f64 : linear_backward_f32)(j, begin, end);
-    } else {
-        if (max) (j->f64 ? max_forward_f64 : max_forward_f32)(j, begin, end);
-        else (j->f64 ? linear_forward_f64 : linear_forward_f32)(j, begin, end);
-    }
+    typedef void (*kernel_fn)(const pool_job *, int64_t, int64_t);
+    static const kernel_fn kernels[3][2][2] = {
+        /* [mode][backward][f64] */
+        [POOL_MAX] = {{max_forward_f32, max_forward_f64}, {max_backward_f32, max_backward_f64}},
+        [POOL_LINEAR] = {{linear_forward_f32, linear_forward_f64},
+                         {linear_backward_f32, linear_backward_f64}},
+        [POOL_AVG] = {{avg_forward_f32, avg_forward_f64}, {avg_backward_f32, avg_backward_f64}},
+    };
+    kernels[j->p->mode][t->backward][j->f64](j, begin, end);
 }
 
 /* Run one direction over `planes` planes, threaded; builds the taps of linear maps.
  * Returns false (error set) if the taps cannot be allocated. */
 static bool pool_run(const pool_spec *p, bool backward, int64_t planes, const void *in, void *out,
-                     int64_t *argmax, bool f64)
+                     int32_t *argmax, bool f64)
 {
     axis_taps th = {0}, tw = {0};
+    int64_t *jj_range = NULL;
+    if (p->mode != POOL_LINEAR) { /* 0 <= jj*sw - pw + kw < W_in for jj in [lo, hi) */
+        const int64_t sw = p->w.stride, W = p->w.in;
+        if (!(jj_range = dc__malloc(2 * sizeof *jj_range * (size_t)p->w.kernel))) return false;
+        for (int64_t kw = 0; kw < p->w.kernel; kw++) {
+            const int64_t off = kw - p->w.pad;
+            const int64_t hi = W - off > 0 ? (W - off - 1) / sw + 1 : 0;
+            jj_range[2 * kw] = off >= 0 ? 0 : (-off + sw - 1) / sw;
+            jj_range[2 * kw + 1] = hi < p->w.out ? hi : p->w.out;
+        }
+    }
     if (p->mode == POOL_LINEAR) {
         if (!axis_taps_build(&p->h, &th)) return false;
         if (!axis_taps_build(&p->w, &tw)) {
@@ -252,11 +314,12 @@ static bool pool_run(const pool_spec *p, bool backward, int64_t planes, const vo
             return false;
         }
     }
-    pool_task t = {{p, &th, &tw, in, out, argmax, f64}, backward};
+    pool_task t = {{p, &th, &tw, in, out, argmax, jj_range, f64}, backward};
     const int64_t work = p->h.out * p->w.out * axis_max_taps(&p->h) * axis_max_taps(&p->w) + 1;
     dc_parallel_for(planes, 65536 / work + 1, pool_plane_range, &t);
     dc__free(th.start);
     dc__free(tw.start);
+    dc__free(jj_range);
     return true;
 }
 
@@ -272,7 +335,7 @@ static int pool_backward(dc_node *node, dc_tensor *g, dc_tensor **grads)
     const int64_t shape[4] = {g->shape[0], g->shape[1], p.h.in, p.w.in};
     dc_tensor *dx = dc_zeros(g->dtype, 4, shape);
     if (!dx) return -1;
-    int64_t *argmax = NULL;
+    int32_t *argmax = NULL;
     if (p.mode == POOL_MAX) {
         if (!node->saved[0]) return -1;
         argmax = dc_data(node->saved[0]);
@@ -293,7 +356,10 @@ static dc_tensor *pool_forward(const char *name, dc_tensor *x, const pool_spec *
     dc_tensor *xc = dc_contiguous(x);
     dc_grad_mode_restore(prev);
     dc_tensor *out = xc ? dc__alloc_result(x->dtype, 4, out_shape) : NULL;
-    dc_tensor *argmax = out && p->mode == POOL_MAX ? dc__alloc_result(DC_I64, 4, out_shape) : NULL;
+    /* int32 argmax (half the memory traffic of int64) in an int64 tensor of half the size:
+     * it is internal, only pool_backward reads it */
+    const int64_t arg_words = (out_shape[0] * out_shape[1] * p->h.out * p->w.out + 1) / 2;
+    dc_tensor *argmax = out && p->mode == POOL_MAX ? dc__alloc_result(DC_I64, 1, &arg_words) : NULL;
     int rc = -1;
     if (out && (p->mode != POOL_MAX || argmax) &&
         pool_run(p, false, out_shape[0] * out_shape[1], dc_data(xc), dc_data(out),
@@ -373,6 +439,10 @@ static dc_tensor *pool2d(const char *op, const char *name, pool_mode mode, bool 
     if (!window_axis(op, is_1d, 0, x->shape[2], o.kernel[0], o.stride[0], o.padding[0], &p.h) ||
         !window_axis(op, is_1d, 1, x->shape[3], o.kernel[1], o.stride[1], o.padding[1], &p.w))
         return NULL;
+    if (mode == POOL_MAX && x->shape[2] * x->shape[3] > INT32_MAX) /* argmax is int32 */
+        return dc_error("%s: input planes of more than %d elements are not supported, got %lld x "
+                        "%lld",
+                        op, INT32_MAX, (long long)x->shape[2], (long long)x->shape[3]);
     return pool_forward(name, x, &p);
 }
 
@@ -387,7 +457,7 @@ dc_tensor *dc_avg_pool2d(dc_tensor *x, dc_pool2d_opts opts)
 {
     DC_CHECK_TENSOR(x, "dc_avg_pool2d");
     if (!check_input("dc_avg_pool2d", x, false)) return NULL;
-    return pool2d("dc_avg_pool2d", "avg_pool2d", POOL_LINEAR, false, x, opts);
+    return pool2d("dc_avg_pool2d", "avg_pool2d", POOL_AVG, false, x, opts);
 }
 
 /* The 2-D pool on an [N, C, 1, L] view, height dim removed from the result. */
@@ -416,7 +486,7 @@ dc_tensor *dc_max_pool1d(dc_tensor *x, int kernel, int stride, int padding)
 
 dc_tensor *dc_avg_pool1d(dc_tensor *x, int kernel, int stride, int padding)
 {
-    return pool1d("dc_avg_pool1d", "avg_pool1d", POOL_LINEAR, x, kernel, stride, padding);
+    return pool1d("dc_avg_pool1d", "avg_pool1d", POOL_AVG, x, kernel, stride, padding);
 }
 
 dc_tensor *dc_adaptive_avg_pool2d(dc_tensor *x, int64_t out_h, int64_t out_w)
