@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
     const char *name;
@@ -74,6 +75,37 @@ double *dc_test_values(const dc_tensor *t)
         return NULL;
     }
     return v;
+}
+
+const char *dc_test_tmp_path(char *buf, size_t size, const char *tag)
+{
+    snprintf(buf, size, "/tmp/deepc_test_%ld_%s", (long)getpid(), tag);
+    return buf;
+}
+
+unsigned char *dc_test_read_file(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return NULL;
+    fseek(fp, 0, SEEK_END);
+    long n = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    unsigned char *buf = n >= 0 ? malloc(n > 0 ? (size_t)n : 1) : NULL;
+    if (buf && fread(buf, 1, (size_t)n, fp) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(fp);
+    *len = n > 0 ? (size_t)n : 0;
+    return buf;
+}
+
+bool dc_test_write_file(const char *path, const void *data, size_t len)
+{
+    FILE *fp = fopen(path, "wb");
+    if (!fp) return false;
+    bool ok = fwrite(data, 1, len, fp) == len;
+    return fclose(fp) == 0 && ok;
 }
 
 static int by_name(const void *a, const void *b)

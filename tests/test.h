@@ -69,6 +69,12 @@ int dc_test_allclose(const char *file, int line, const char *what, const double 
 #define CHECK_ALLCLOSE(what, a, b, n, rtol, atol)                                              \
     dc_test_allclose(__FILE__, __LINE__, (what), (a), (b), (n), (rtol), (atol))
 
+/* Files for tests that write and corrupt them: a unique path "/tmp/deepc_test_<pid>_<tag>"
+ * in buf; a whole file in a malloc'ed buffer (caller frees; NULL if unreadable); a write. */
+const char *dc_test_tmp_path(char *buf, size_t size, const char *tag);
+unsigned char *dc_test_read_file(const char *path, size_t *len);
+bool dc_test_write_file(const char *path, const void *data, size_t len);
+
 /* Tensor -> malloc'ed double array (caller frees), NULL on error. */
 double *dc_test_values(const dc_tensor *t);
 

@@ -20,37 +20,6 @@
 
 static int tiny_pixel(int i, int y, int x) { return (37 * i + 11 * y + 3 * x) % 256; }
 
-static const char *tmp_path(char *buf, size_t size, const char *tag)
-{
-    snprintf(buf, size, "/tmp/deepc_test_data_%ld_%s", (long)getpid(), tag);
-    return buf;
-}
-
-static unsigned char *read_all(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    unsigned char *buf = malloc(n > 0 ? (size_t)n : 1);
-    if (buf && fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(fp);
-    *len = (size_t)n;
-    return buf;
-}
-
-static bool write_all(const char *path, const void *data, size_t len)
-{
-    FILE *fp = fopen(path, "wb");
-    if (!fp) return false;
-    bool ok = fwrite(data, 1, len, fp) == len;
-    return fclose(fp) == 0 && ok;
-}
-
 static double now_seconds(void)
 {
     struct timeval tv;
@@ -115,14 +84,14 @@ static const char *variant(char *buf, size_t size, const char *tag, const char *
                            size_t at, const void *patch, size_t patch_len, size_t extra)
 {
     size_t len;
-    unsigned char *data = read_all(src, &len);
+    unsigned char *data = dc_test_read_file(src, &len);
     if (!data) return "missing-fixture";
     if (keep > len) keep = len;
     unsigned char *out = calloc(keep + extra + 1, 1);
     memcpy(out, data, keep);
     if (patch_len) memcpy(out + at, patch, patch_len);
-    tmp_path(buf, size, tag);
-    write_all(buf, out, keep + extra);
+    dc_test_tmp_path(buf, size, tag);
+    dc_test_write_file(buf, out, keep + extra);
     free(out);
     free(data);
     return buf;
@@ -599,7 +568,7 @@ TEST(test_data_char_tokenizer_round_trip_and_save_load)
     CHECK_ERROR(!dc_tokenizer_decode(tok, (int64_t[]){18}, 1, NULL), "id 18");
 
     char path[256];
-    tmp_path(path, sizeof path, "char.tok");
+    dc_test_tmp_path(path, sizeof path, "char.tok");
     REQUIRE(dc_tokenizer_save(tok, path) == 0);
     dc_tokenizer *back = dc_tokenizer_load(path);
     REQUIRE(back);
@@ -687,7 +656,7 @@ TEST(test_data_bpe_round_trips_any_bytes_and_saves)
     CHECK(round_trips(tok, unseen, strlen(unseen)));
 
     char path[256];
-    tmp_path(path, sizeof path, "bpe.tok");
+    dc_test_tmp_path(path, sizeof path, "bpe.tok");
     REQUIRE(dc_tokenizer_save(tok, path) == 0);
     dc_tokenizer *back = dc_tokenizer_load(path);
     REQUIRE(back);
@@ -703,12 +672,12 @@ TEST(test_data_bpe_round_trips_any_bytes_and_saves)
 
     /* malformed files name the file and line */
     const char *bad = "deepc-tokenizer bpe 1\n97 97\n97 300\n";
-    write_all(path, bad, strlen(bad));
+    dc_test_write_file(path, bad, strlen(bad));
     CHECK_ERROR(!dc_tokenizer_load(path), ":3: expected a merge");
     CHECK_ERROR(!dc_tokenizer_load(path), path);
-    write_all(path, "hello\n", 6);
+    dc_test_write_file(path, "hello\n", 6);
     CHECK_ERROR(!dc_tokenizer_load(path), "not a deepc tokenizer file");
-    write_all(path, "deepc-tokenizer char 1\n61\n41\n", 29);
+    dc_test_write_file(path, "deepc-tokenizer char 1\n61\n41\n", 29);
     CHECK_ERROR(!dc_tokenizer_load(path), ":3:");
     remove(path);
     CHECK_ERROR(!dc_tokenizer_load(path), "cannot open");

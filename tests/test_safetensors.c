@@ -16,43 +16,10 @@
 #define TINY_MLP "ref/tiny_mlp.safetensors"
 #define DTYPES "ref/dtypes.safetensors"
 
-/* A unique temp path for this process and tag. */
-static const char *tmp_path(char *buf, size_t size, const char *tag)
-{
-    snprintf(buf, size, "/tmp/deepc_test_st_%ld_%s.safetensors", (long)getpid(), tag);
-    return buf;
-}
-
-/* Whole file into a malloc'ed buffer (caller frees); NULL if unreadable. */
-static unsigned char *read_all(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    unsigned char *buf = malloc(n > 0 ? (size_t)n : 1);
-    if (buf && fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(fp);
-    *len = (size_t)n;
-    return buf;
-}
-
-static bool write_all(const char *path, const void *data, size_t len)
-{
-    FILE *fp = fopen(path, "wb");
-    if (!fp) return false;
-    bool ok = fwrite(data, 1, len, fp) == len;
-    return fclose(fp) == 0 && ok;
-}
-
 static bool file_equals(const char *path, const unsigned char *data, size_t len)
 {
     size_t n;
-    unsigned char *got = read_all(path, &n);
+    unsigned char *got = dc_test_read_file(path, &n);
     bool same = got && n == len && memcmp(got, data, len) == 0;
     free(got);
     return same;
@@ -265,7 +232,7 @@ TEST(test_safetensors_resave_of_torch_file_is_byte_identical)
 {
     char buf[256];
     const char *keep = getenv("DEEPC_SAFETENSORS_OUT");
-    const char *path = keep ? keep : tmp_path(buf, sizeof buf, "resave");
+    const char *path = keep ? keep : dc_test_tmp_path(buf, sizeof buf, "resave");
     dc_safetensors *f = dc_safetensors_open(TINY_MLP);
     REQUIRE(f);
     int n = dc_safetensors_count(f);
@@ -280,7 +247,7 @@ TEST(test_safetensors_resave_of_torch_file_is_byte_identical)
     CHECK(dc_safetensors_save(path, items, n, meta, 2) == 0);
     dc_safetensors_close(f);
     size_t len;
-    unsigned char *ref = read_all(TINY_MLP, &len);
+    unsigned char *ref = dc_test_read_file(TINY_MLP, &len);
     REQUIRE(ref);
     CHECK(file_equals(path, ref, len));
     free(ref);
@@ -290,7 +257,7 @@ TEST(test_safetensors_resave_of_torch_file_is_byte_identical)
 TEST(test_safetensors_roundtrip_strided_views_and_all_dtypes)
 {
     char path[256];
-    tmp_path(path, sizeof path, "roundtrip");
+    dc_test_tmp_path(path, sizeof path, "roundtrip");
     dc_tensor *base = dc_reshape(dc_arange(DC_F32, 0, 24, 1), DC_SHAPE(2, 3, 4));
     dc_tensor *permuted = dc_permute(base, (int[]){2, 0, 1});             /* [4, 2, 3] */
     dc_tensor *stepped = dc_slice(base, 2, 1, 4, 2);                      /* [2, 3, 2] */
@@ -311,7 +278,7 @@ TEST(test_safetensors_roundtrip_strided_views_and_all_dtypes)
     CHECK(!temp_file_left(path));
 
     size_t len;
-    unsigned char *raw = read_all(path, &len);
+    unsigned char *raw = dc_test_read_file(path, &len);
     REQUIRE(raw && len > 8);
     uint64_t header_len;
     memcpy(&header_len, raw, 8);
@@ -351,14 +318,14 @@ TEST(test_safetensors_roundtrip_strided_views_and_all_dtypes)
 TEST(test_safetensors_failed_save_leaves_old_file_intact)
 {
     char path[256], dir[256];
-    tmp_path(path, sizeof path, "atomic");
+    dc_test_tmp_path(path, sizeof path, "atomic");
     dc_tensor *w = dc_ones(DC_F32, DC_SHAPE(2, 3));
     dc_tensor *wt = dc_transpose(dc_ones(DC_F32, DC_SHAPE(4, 5)), 0, 1); /* needs a copy */
     REQUIRE(w && wt);
     dc_named_tensor good[] = {{"w", w}};
     REQUIRE(dc_safetensors_save(path, good, 1, NULL, 0) == 0);
     size_t len;
-    unsigned char *before = read_all(path, &len);
+    unsigned char *before = dc_test_read_file(path, &len);
     REQUIRE(before);
 
     dc_named_tensor null_tensor[] = {{"w", w}, {"layer.bias", NULL}};
@@ -378,7 +345,7 @@ TEST(test_safetensors_failed_save_leaves_old_file_intact)
     CHECK(file_equals(path, before, len) && !temp_file_left(path));
 
     /* the rename fails: the target is a directory */
-    tmp_path(dir, sizeof dir, "atomic_dir");
+    dc_test_tmp_path(dir, sizeof dir, "atomic_dir");
     REQUIRE(mkdir(dir, 0700) == 0);
     CHECK_ERROR(dc_safetensors_save(dir, good, 1, NULL, 0) != 0, "cannot rename");
     CHECK(!temp_file_left(dir));
@@ -417,13 +384,13 @@ static void expect_open_error(const char *header, uint64_t header_len_field, siz
                               const char *const *fragments, int line)
 {
     char path[256];
-    tmp_path(path, sizeof path, "corrupt");
+    dc_test_tmp_path(path, sizeof path, "corrupt");
     size_t hl = strlen(header);
     unsigned char *buf = calloc(8 + hl + data_len, 1);
     if (!buf) return;
     memcpy(buf, &header_len_field, 8);
     memcpy(buf + 8, header, hl);
-    bool written = write_all(path, buf, 8 + hl + data_len);
+    bool written = dc_test_write_file(path, buf, 8 + hl + data_len);
     free(buf);
     if (!written) {
         dc_test_fail(__FILE__, line, "cannot write %s", path);
@@ -486,8 +453,8 @@ TEST(test_safetensors_rejects_corrupt_headers)
     const char *const tiny[] = {"too short", NULL};
     expect_open_error("", 0, 0, (const char *const[]){NULL}, __LINE__); /* empty JSON */
     char path[256];
-    tmp_path(path, sizeof path, "short");
-    REQUIRE(write_all(path, "\x02\0\0", 3));
+    dc_test_tmp_path(path, sizeof path, "short");
+    REQUIRE(dc_test_write_file(path, "\x02\0\0", 3));
     dc_clear_error();
     CHECK(dc_safetensors_open(path) == NULL && strstr(dc_last_error(), tiny[0]));
     dc_clear_error();
@@ -497,14 +464,14 @@ TEST(test_safetensors_rejects_corrupt_headers)
 TEST(test_safetensors_truncated_file_names_the_tensor)
 {
     size_t len;
-    unsigned char *ref = read_all(TINY_MLP, &len);
+    unsigned char *ref = dc_test_read_file(TINY_MLP, &len);
     REQUIRE(ref);
     char path[256];
-    tmp_path(path, sizeof path, "truncated");
+    dc_test_tmp_path(path, sizeof path, "truncated");
     /* cut 10 bytes: the last tensor in the file (3.weight, F32 [3]) no longer fits */
-    REQUIRE(write_all(path, ref, len - 10));
+    REQUIRE(dc_test_write_file(path, ref, len - 10));
     CHECK_ERROR(dc_safetensors_open(path) == NULL, "tensor '3.weight'");
-    REQUIRE(write_all(path, ref, 200)); /* inside the header */
+    REQUIRE(dc_test_write_file(path, ref, 200)); /* inside the header */
     CHECK_ERROR(dc_safetensors_open(path) == NULL, "truncated");
     free(ref);
     remove(path);
@@ -515,14 +482,14 @@ TEST(test_safetensors_truncated_file_names_the_tensor)
 TEST(test_safetensors_fuzzed_files_never_crash)
 {
     size_t len;
-    unsigned char *ref = read_all(TINY_MLP, &len);
+    unsigned char *ref = dc_test_read_file(TINY_MLP, &len);
     REQUIRE(ref);
     unsigned char *buf = malloc(len);
     REQUIRE(buf);
     uint64_t header_len;
     memcpy(&header_len, ref, 8);
     char path[256];
-    tmp_path(path, sizeof path, "fuzz");
+    dc_test_tmp_path(path, sizeof path, "fuzz");
     dc_rng rng;
     dc_rng_seed(&rng, 1234);
     int opened = 0, rejected = 0;
@@ -543,7 +510,7 @@ TEST(test_safetensors_fuzzed_files_never_crash)
             buf[dc_rng_u64(&rng) % 8] = (unsigned char)dc_rng_u64(&rng);
             break;
         }
-        REQUIRE(write_all(path, buf, n));
+        REQUIRE(dc_test_write_file(path, buf, n));
         size_t marker = dc_scope_begin();
         dc_clear_error();
         dc_safetensors *f = dc_safetensors_open(path);

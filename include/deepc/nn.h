@@ -41,6 +41,9 @@ struct dc_module {
 /* An empty module of the given type (static string); add members with the functions below. */
 dc_module *dc_module_new(const char *type);
 void dc_module_free(dc_module *m);
+/* An empty module whose `impl` is a copy of the size bytes at impl (a layer's settings),
+ * freed with the module: the usual start of a layer constructor. */
+dc_module *dc_module_new_impl(const char *type, const void *impl, size_t size);
 /* Register a member under `name` (no dots). Tensors are retained (the module adds its own
  * reference; the caller's stays the caller's); a child module becomes owned by m (also on
  * failure). Parameters get requires_grad. Returns the registered object or NULL (duplicate

@@ -57,8 +57,6 @@ static void mha_describe(const dc_module *m, char *buf, size_t size)
              a->causal ? "true" : "false", a->dropout);
 }
 
-static void mha_destroy(dc_module *m) { free(m->impl); }
-
 dc_module *dc_mha_new(int64_t dim, int64_t heads, int64_t dim_qk, int64_t dim_v, bool causal,
                       double dropout, dc_rng *rng)
 {
@@ -67,17 +65,12 @@ dc_module *dc_mha_new(int64_t dim, int64_t heads, int64_t dim_qk, int64_t dim_v,
                         "dim_qk %lld, dim_v %lld)", (long long)dim, (long long)heads,
                         (long long)dim_qk, (long long)dim_v);
     if (!(dropout >= 0 && dropout < 1)) return dc_error("dc_mha_new: dropout %g outside [0, 1)", dropout);
-    mha_impl *impl = malloc(sizeof *impl);
-    dc_module *m = impl ? dc_module_new("MultiheadAttention") : NULL;
-    if (!m) {
-        free(impl);
-        return dc_error("dc_mha_new: out of memory");
-    }
-    *impl = (mha_impl){dim, heads, dim_qk, dim_v, causal, dropout, rng};
-    m->impl = impl;
+    dc_module *m = dc_module_new_impl("MultiheadAttention",
+                                      &(mha_impl){dim, heads, dim_qk, dim_v, causal, dropout, rng},
+                                      sizeof(mha_impl));
+    if (!m) return NULL;
     m->forward = mha_self_forward;
     m->describe = mha_describe;
-    m->destroy = mha_destroy;
     /* Like a Linear layer from its fan-in: U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
     double in_bound = 1.0 / sqrt((double)dim), out_bound = 1.0 / sqrt((double)(heads * dim_v));
     size_t scope = dc_scope_begin();

@@ -14,23 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void free_impl(dc_module *m) { free(m->impl); }
-
-/* A module of `type` owning a copy of the impl struct (size bytes), or NULL. */
-static dc_module *module_with_impl(const char *type, const void *impl, size_t size, const char *op)
-{
-    void *copy = malloc(size);
-    dc_module *m = copy ? dc_module_new(type) : NULL;
-    if (!m) {
-        free(copy);
-        return dc_error("%s: out of memory", op);
-    }
-    memcpy(copy, impl, size);
-    m->impl = copy;
-    m->destroy = free_impl;
-    return m;
-}
-
 /* Appends printf-style text at the end of buf (truncating silently, as snprintf). */
 static void append(char *buf, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -160,7 +143,7 @@ static dc_module *conv_new(const char *type, const char *op, conv_impl c, bool b
     if (c.transposed) shape[0] = c.in_channels, shape[1] = c.out_channels / c.groups;
     double bound = 1.0 / sqrt((double)(shape[1] * c.kernel[0] * c.kernel[1]));
 
-    dc_module *m = module_with_impl(type, &c, sizeof c, op);
+    dc_module *m = dc_module_new_impl(type, &c, sizeof c);
     if (!m) return NULL;
     m->forward = conv_forward;
     m->describe = conv_describe;
@@ -271,7 +254,7 @@ static dc_module *pool_new(const char *type, const char *op, pool_impl p)
                             op, p.kernel[d], p.padding[d]);
         if (p.stride[d] == 0) p.stride[d] = p.kernel[d]; /* torch's stride=None */
     }
-    dc_module *m = module_with_impl(type, &p, sizeof p, op);
+    dc_module *m = dc_module_new_impl(type, &p, sizeof p);
     if (!m) return NULL;
     m->forward = pool_forward;
     m->describe = pool_describe;
@@ -329,8 +312,7 @@ dc_module *dc_adaptive_avg_pool2d_new(int64_t out_h, int64_t out_w)
         return dc_error("dc_adaptive_avg_pool2d_new: output size must be >= 1, got %lld x %lld",
                         (long long)out_h, (long long)out_w);
     int64_t size[2] = {out_h, out_w};
-    dc_module *m = module_with_impl("AdaptiveAvgPool2d", size, sizeof size,
-                                    "dc_adaptive_avg_pool2d_new");
+    dc_module *m = dc_module_new_impl("AdaptiveAvgPool2d", size, sizeof size);
     if (!m) return NULL;
     m->forward = adaptive_avg_pool_forward;
     m->describe = adaptive_avg_pool_describe;
@@ -380,9 +362,9 @@ static void upsample_describe(const dc_module *m, char *buf, size_t size)
     if (u->bilinear) append(buf, size, ", align_corners=%s", u->align_corners ? "True" : "False");
 }
 
-static dc_module *upsample_new(upsample_impl u, const char *op)
+static dc_module *upsample_new(upsample_impl u)
 {
-    dc_module *m = module_with_impl("Upsample", &u, sizeof u, op);
+    dc_module *m = dc_module_new_impl("Upsample", &u, sizeof u);
     if (!m) return NULL;
     m->forward = upsample_forward;
     m->describe = upsample_describe;
@@ -394,7 +376,7 @@ dc_module *dc_upsample_nearest_new(int scale_h, int scale_w)
     if (scale_h < 1 || scale_w < 1)
         return dc_error("dc_upsample_nearest_new: scale factors must be integers >= 1, got %d x %d",
                         scale_h, scale_w);
-    return upsample_new((upsample_impl){.scale = {scale_h, scale_w}}, "dc_upsample_nearest_new");
+    return upsample_new((upsample_impl){.scale = {scale_h, scale_w}});
 }
 
 dc_module *dc_upsample_bilinear_new(int64_t out_h, int64_t out_w, double scale_factor,
@@ -410,6 +392,5 @@ dc_module *dc_upsample_bilinear_new(int64_t out_h, int64_t out_w, double scale_f
     if (!by_size && !(scale_factor > 0))
         return dc_error("%s: scale_factor must be > 0 (or give a size), got %g", op, scale_factor);
     return upsample_new((upsample_impl){.bilinear = true, .align_corners = align_corners,
-                                        .size = {out_h, out_w}, .scale_factor = scale_factor},
-                        op);
+                                        .size = {out_h, out_w}, .scale_factor = scale_factor});
 }

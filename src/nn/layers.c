@@ -91,23 +91,15 @@ static void activation_describe(const dc_module *m, char *buf, size_t size)
     else buf[0] = '\0';
 }
 
-static void free_impl(dc_module *m) { free(m->impl); }
-
 dc_module *dc_activation_new(dc_activation kind, double param)
 {
     if ((unsigned)kind > DC_ACT_SOFTPLUS)
         return dc_error("dc_activation_new: unknown activation %d", (int)kind);
-    activation_impl *impl = malloc(sizeof *impl);
-    dc_module *m = impl ? dc_module_new(activation_types[kind]) : NULL;
-    if (!m) {
-        free(impl);
-        return dc_error("dc_activation_new: out of memory");
-    }
-    *impl = (activation_impl){kind, param};
-    m->impl = impl;
+    dc_module *m = dc_module_new_impl(activation_types[kind], &(activation_impl){kind, param},
+                                      sizeof(activation_impl));
+    if (!m) return NULL;
     m->forward = activation_forward;
     m->describe = activation_describe;
-    m->destroy = free_impl;
     return m;
 }
 
@@ -121,17 +113,9 @@ static dc_tensor *flatten_forward(dc_module *m, dc_tensor *x)
 
 dc_module *dc_flatten_new(int start_dim, int end_dim)
 {
-    int *dims = malloc(2 * sizeof *dims);
-    dc_module *m = dims ? dc_module_new("Flatten") : NULL;
-    if (!m) {
-        free(dims);
-        return dc_error("dc_flatten_new: out of memory");
-    }
-    dims[0] = start_dim;
-    dims[1] = end_dim;
-    m->impl = dims;
+    dc_module *m = dc_module_new_impl("Flatten", (int[]){start_dim, end_dim}, 2 * sizeof(int));
+    if (!m) return NULL;
     m->forward = flatten_forward;
-    m->destroy = free_impl;
     return m;
 }
 

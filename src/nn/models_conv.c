@@ -96,8 +96,6 @@ static dc_tensor *residual_block_forward(dc_module *m, dc_tensor *x)
     return dc_scope_return(scope, dc_relu(dc_add(y, shortcut)));
 }
 
-static void free_impl(dc_module *m) { free(m->impl); }
-
 /* A block with convs of kernel sizes kernels[i] and output channels outs[i] (the stride on
  * conv number stride_conv), each followed by a BatchNorm, and torchvision's names. */
 static dc_module *residual_block_new(const char *type, const char *op, int64_t in_channels,
@@ -107,15 +105,10 @@ static dc_module *residual_block_new(const char *type, const char *op, int64_t i
     if (in_channels <= 0 || outs[0] <= 0 || stride < 1)
         return dc_error("%s: channels must be positive and stride >= 1 (in %lld, channels "
                         "%lld, stride %d)", op, (long long)in_channels, (long long)outs[0], stride);
-    block_impl *b = calloc(1, sizeof *b);
-    dc_module *m = b ? dc_module_new(type) : NULL;
-    if (!m) {
-        free(b);
-        return dc_error("%s: out of memory", op);
-    }
-    m->impl = b;
+    dc_module *m = dc_module_new_impl(type, &(block_impl){0}, sizeof(block_impl));
+    if (!m) return NULL;
+    block_impl *b = m->impl;
     m->forward = residual_block_forward;
-    m->destroy = free_impl;
     b->n_convs = n_convs;
     bool ok = true;
     int64_t channels = in_channels;
@@ -185,17 +178,10 @@ dc_module *dc_resnet_new(const dc_resnet_config *config, dc_rng *rng)
     for (int i = 0; i < c.n_stages; i++)
         if (c.blocks[i] < 1 || c.widths[i] < 1)
             return dc_error("%s: stage %d needs >= 1 block and a positive width", op, i + 1);
-    dc_resnet_config *impl = malloc(sizeof *impl);
-    dc_module *m = impl ? dc_module_new("ResNet") : NULL;
-    if (!m) {
-        free(impl);
-        return dc_error("%s: out of memory", op);
-    }
-    *impl = c;
-    m->impl = impl;
+    dc_module *m = dc_module_new_impl("ResNet", &c, sizeof c);
+    if (!m) return NULL;
     m->forward = chain_forward;
     m->describe = resnet_describe;
-    m->destroy = free_impl;
 
     bool ok = c.imagenet_stem
                   ? dc_module_add_child(m, "conv1", resnet_conv(c.in_channels, c.stem_channels, 7, 2, rng)) != NULL

@@ -14,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void free_impl(dc_module *m) { free(m->impl); }
-
 /* The children in registration order (single-input containers). */
 static dc_tensor *chain_forward(dc_module *m, dc_tensor *x)
 {
@@ -209,15 +207,8 @@ dc_module *dc_transformer_new(const dc_transformer_config *config, dc_rng *rng)
         c.dec_layers < 0)
         return dc_error("%s: vocabularies and context must be positive, layers >= 0", op);
     if (!check_heads(op, c.dim, c.heads)) return NULL;
-    dc_transformer_config *impl = malloc(sizeof *impl);
-    dc_module *m = impl ? dc_module_new("Transformer") : NULL;
-    if (!m) {
-        free(impl);
-        return dc_error("%s: out of memory", op);
-    }
-    *impl = c;
-    m->impl = impl;
-    m->destroy = free_impl;
+    dc_module *m = dc_module_new_impl("Transformer", &c, sizeof c);
+    if (!m) return NULL;
     const int64_t hidden = ffw_hidden(c.hidden, c.dim);
     return ADD_CHILDREN(
         m, op, NAMES("src_emb", "tgt_emb", "pos", "encoder", "decoder", "head"),
@@ -311,15 +302,8 @@ dc_module *dc_gpt_new(const dc_gpt_config *config, dc_rng *rng)
         return dc_error("%s: vocab (%lld) and context (%lld) must be positive, layers (%d) >= 0",
                         op, (long long)c.vocab, (long long)c.context, c.layers);
     if (!check_heads(op, c.dim, c.heads)) return NULL;
-    dc_gpt_config *impl = malloc(sizeof *impl);
-    dc_module *m = impl ? dc_module_new("GPT") : NULL;
-    if (!m) {
-        free(impl);
-        return dc_error("%s: out of memory", op);
-    }
-    *impl = c;
-    m->impl = impl;
-    m->destroy = free_impl;
+    dc_module *m = dc_module_new_impl("GPT", &c, sizeof c);
+    if (!m) return NULL;
     m->forward = gpt_forward;
     m->describe = gpt_describe;
     m = ADD_CHILDREN(m, op, NAMES("tok_emb", "pos_emb", "blocks", "ln_f", "head"),
@@ -509,15 +493,8 @@ dc_module *dc_vit_new(const dc_vit_config *config, dc_rng *rng)
                         (long long)c.patch, (long long)c.image_size);
     if (!check_heads(op, c.dim, c.heads)) return NULL;
     const int64_t grid = c.image_size / c.patch, M = grid * grid;
-    dc_vit_config *impl = malloc(sizeof *impl);
-    dc_module *m = impl ? dc_module_new("ViT") : NULL;
-    if (!m) {
-        free(impl);
-        return dc_error("%s: out of memory", op);
-    }
-    *impl = c;
-    m->impl = impl;
-    m->destroy = free_impl;
+    dc_module *m = dc_module_new_impl("ViT", &c, sizeof c);
+    if (!m) return NULL;
     m->forward = vit_forward;
     m->describe = vit_describe;
     size_t scope = dc_scope_begin();

@@ -15,6 +15,22 @@ dc_module *dc_module_new(const char *type)
     return m;
 }
 
+static void free_impl(dc_module *m) { free(m->impl); }
+
+dc_module *dc_module_new_impl(const char *type, const void *impl, size_t size)
+{
+    void *copy = malloc(size ? size : 1);
+    dc_module *m = copy ? dc_module_new(type) : NULL;
+    if (!m) {
+        free(copy);
+        return dc_error("dc_module_new_impl: out of memory for %s", type ? type : "Module");
+    }
+    if (impl) memcpy(copy, impl, size);
+    m->impl = copy;
+    m->destroy = free_impl;
+    return m;
+}
+
 void dc_module_free(dc_module *m)
 {
     if (!m) return;

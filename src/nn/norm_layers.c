@@ -9,23 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void free_impl(dc_module *m) { free(m->impl); }
-
-/* A module of `type` owning a copy of the impl struct (size bytes), or NULL. */
-static dc_module *module_with_impl(const char *type, const void *impl, size_t size, const char *op)
-{
-    void *copy = malloc(size);
-    dc_module *m = copy ? dc_module_new(type) : NULL;
-    if (!m) {
-        free(copy);
-        return dc_error("%s: out of memory", op);
-    }
-    memcpy(copy, impl, size);
-    m->impl = copy;
-    m->destroy = free_impl;
-    return m;
-}
-
 /* Register weight (ones) and bias (zeros, unless with_bias is false) of the given shape. */
 static bool add_affine(dc_module *m, int ndim, const int64_t *shape, bool with_bias)
 {
@@ -90,7 +73,7 @@ static dc_module *batch_norm_new(const char *type, int min_ndim, int max_ndim, i
     if (!(momentum >= 0 && momentum <= 1))
         return dc_error("%s: momentum must be in [0, 1], got %g", op, momentum);
     batch_norm_impl impl = {C, eps, momentum, affine, min_ndim, max_ndim};
-    dc_module *m = module_with_impl(type, &impl, sizeof impl, op);
+    dc_module *m = dc_module_new_impl(type, &impl, sizeof impl);
     if (!m) return NULL;
     m->forward = batch_norm_forward;
     m->describe = batch_norm_describe;
@@ -177,7 +160,7 @@ static dc_module *trailing_norm_new(const char *type, int ndim, const int64_t *s
                             (long long)shape[d]);
     trailing_norm_impl impl = {.ndim = ndim, .eps = eps, .affine = affine};
     memcpy(impl.shape, shape, (size_t)ndim * sizeof *shape);
-    dc_module *m = module_with_impl(type, &impl, sizeof impl, op);
+    dc_module *m = dc_module_new_impl(type, &impl, sizeof impl);
     if (!m) return NULL;
     m->forward = with_bias ? layer_norm_forward : rms_norm_forward;
     m->describe = trailing_norm_describe;
@@ -236,7 +219,7 @@ dc_module *dc_group_norm_new(int num_groups, int64_t num_channels, double eps, b
                         (long long)num_channels);
     if (!(eps >= 0)) return dc_error("%s: eps must be >= 0, got %g", op, eps);
     group_norm_impl impl = {num_groups, num_channels, eps, affine};
-    dc_module *m = module_with_impl("GroupNorm", &impl, sizeof impl, op);
+    dc_module *m = dc_module_new_impl("GroupNorm", &impl, sizeof impl);
     if (!m) return NULL;
     m->forward = group_norm_forward;
     m->describe = group_norm_describe;
@@ -269,7 +252,7 @@ static dc_module *dropout_new(const char *type, double p, dc_rng *rng, bool chan
     if (!(p >= 0 && p <= 1))
         return dc_error("%s: dropout probability p must be in [0, 1], got %g", op, p);
     dropout_impl impl = {p, rng, channels};
-    dc_module *m = module_with_impl(type, &impl, sizeof impl, op);
+    dc_module *m = dc_module_new_impl(type, &impl, sizeof impl);
     if (!m) return NULL;
     m->forward = dropout_forward;
     m->describe = dropout_describe;
