@@ -43,6 +43,41 @@ MLP_FLOPS = 3 * EPOCH * 2 * (784 * 500 + 500 * 10)
 LENET_FLOPS = 3 * EPOCH * 2 * (32 * 24 * 24 * 25 + 64 * 4 * 4 * 32 * 25 + 256 * 200 + 200 * 10)
 
 
+def gpt_forward_flops(tokens, layers, dim, vocab):
+    """Matmul FLOPs of a GPT forward on one sequence of `tokens`: per layer the q, k, v, o
+    projections (4 D^2 per token), the 4x MLP (8 D^2), the attention products q k^T and
+    att v over the full T x T square (both sides compute it, the causal mask is applied
+    after), and the head (D V per token)."""
+    per_token = layers * 12 * dim * dim + dim * vocab
+    return 2 * tokens * per_token + layers * 2 * 2 * tokens * tokens * dim
+
+
+# GPT-2-124M-shaped step: batch 4 x 64 tokens, 12 layers, width 768, vocab 50304.
+GPT2_STEP_FLOPS = 3 * 4 * gpt_forward_flops(64, 12, 768, 50304)
+# Small GPT generation: windows of 56 ... 255 tokens (56-token prompt, 200 new tokens, full
+# recompute of the window for each), 6 layers, width 384, vocab 512; FLOPs per token.
+GPT_GENERATE_FLOPS = sum(gpt_forward_flops(w, 6, 384, 512) for w in range(56, 256)) / 200
+
+
+def resnet18_flops(batch, size, classes):
+    """3x the forward FLOPs (convs + fc) of torchvision's ResNet-18 on size x size inputs."""
+    macs, hw = 64 * 3 * 49 * (size // 2) ** 2, size // 4  # stem conv (stride 2), max-pool
+    cin = 64
+    for stage, width in enumerate([64, 128, 256, 512]):
+        if stage > 0:
+            hw //= 2
+        for block in range(2):
+            c_in = cin if block == 0 else width
+            macs += (width * c_in * 9 + width * width * 9) * hw * hw
+            if block == 0 and c_in != width:
+                macs += width * c_in * hw * hw  # 1x1 downsample
+        cin = width
+    return 3 * batch * 2 * (macs + 512 * classes)
+
+
+RESNET18_FLOPS = resnet18_flops(32, 32, 10)
+
+
 def gemm_workloads(quick):
     shapes = [(n, n, n) for n in GEMM_SQUARE if not (quick and n > 1024)] + GEMM_GPT2
     return [(f"sgemm_{m}x{k}x{n}", f"sgemm {m}x{k}x{n}", 2.0 * m * k * n, f"{m}x{k}x{n}")
@@ -50,24 +85,27 @@ def gemm_workloads(quick):
 
 
 def groups(quick):
-    """(group name, deepc program, torch script, extra args, reps per process, workloads)."""
+    """(group name, deepc program, torch script, extra args, reps per process, rounds (None:
+    every round; big models run in fewer rounds, their processes spend most of their time
+    building the model and warming up), workloads)."""
     lenet_batches = 30 if quick else 100
     return [
-        ("gemm", "bench_gemm", "torch_gemm.py", [], 2 if quick else 3, gemm_workloads(quick)),
-        ("mlp", "bench_train", "torch_train.py", [], 1 if quick else 2,
+        ("gemm", "bench_gemm", "torch_gemm.py", [], 2 if quick else 3, None, gemm_workloads(quick)),
+        ("mlp", "bench_train", "torch_train.py", [], 1 if quick else 2, None,
          [("mlp_epoch", "MLP 784-500-10 epoch (b500, AdamW)", MLP_FLOPS, "mlp")]),
-        ("lenet", "bench_train", "torch_train.py", ["--batches", str(lenet_batches)], 1,
+        ("lenet", "bench_train", "torch_train.py", ["--batches", str(lenet_batches)], 1, None,
          [("lenet_epoch", f"LeNet epoch (b128, AdamW; {lenet_batches} batches x{EPOCH / (lenet_batches * 128):.2f})",
            LENET_FLOPS, "lenet")]),
-        # Slots for the models being built (issue 5, workloads 4 and 5): the programs
-        # bench/bench_gpt2.c + bench/torch_gpt2.py and bench/bench_resnet.c +
-        # bench/torch_resnet.py, printing "time gpt2_step <s>", "time gpt_generate <s per
-        # token>" and "time resnet18_step <s>". Rows show "not built" until they exist.
-        ("gpt2", "bench_gpt2", "torch_gpt2.py", [], 3,
-         [("gpt2_step", "GPT-2 124M step (b4, T64, AdamW)", None, "gpt2_step"),
-          ("gpt_generate", "small GPT generation (s/token)", None, "gpt_generate")]),
-        ("resnet18", "bench_resnet", "torch_resnet.py", [], 3,
-         [("resnet18_step", "ResNet-18 step (3x32x32, b32)", None, "resnet18")]),
+        # Issue 5, workloads 4 and 5 (bench/bench_gpt2.c + torch_gpt2.py, bench/bench_resnet.c
+        # + torch_resnet.py).
+        ("gpt2", "bench_gpt2", "torch_gpt2.py", [], 2, 1 if quick else 2,
+         [("gpt2_step", "GPT-2 124M-shaped step (b4, T64, AdamW)", GPT2_STEP_FLOPS, "gpt2_step")]),
+        ("gptgen", "bench_gpt2", "torch_gpt2.py", [], 1, 1 if quick else 2,
+         [("gpt_generate", "small GPT generate, per token (6L, d384, T<=256)", GPT_GENERATE_FLOPS,
+           "gpt_generate")]),
+        ("resnet18", "bench_resnet", "torch_resnet.py", [], 2 if quick else 3, None,
+         [("resnet18_step", "ResNet-18 step (3x32x32, b32, SGD momentum)", RESNET18_FLOPS,
+           "resnet18")]),
     ]
 
 
@@ -155,6 +193,13 @@ def fmt_time(seconds):
     return f"{seconds * 1e6:.1f} us"
 
 
+def fmt_cell(workload, seconds):
+    """A median time; generation workloads time one token and also show tokens/s."""
+    if workload.endswith("_generate"):
+        return f"{fmt_time(seconds)} ({1 / seconds:.1f} tok/s)"
+    return fmt_time(seconds)
+
+
 def fmt_rate(flops, seconds, peak):
     if flops is None or seconds is None:
         return "-"
@@ -199,17 +244,18 @@ def main():
     torch_env = {"OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
                  "MKL_NUM_THREADS": threads, "PYTHONDONTWRITEBYTECODE": "1"}
     started = datetime.datetime.now()
+    revision = git_revision()  # now: the tree may change while the benchmark runs
     load_before = load_average()
 
     peak_cmd = [os.path.join(build, "bench", "peak_fma"), "--threads", threads, "--reps", "5"]
     _, peak_info, peak_error = run_program(peak_cmd, {})
 
     plan = []
-    for name, program, script, extra, reps, workloads in groups(args.quick):
+    for name, program, script, extra, reps, group_rounds, workloads in groups(args.quick):
         workloads = [w for w in workloads
                      if not args.filters or any(f in w[0] or f in name for f in args.filters)]
         if workloads:
-            plan.append((name, program, script, extra, reps, workloads))
+            plan.append((name, program, script, extra, reps, group_rounds, workloads))
 
     samples = {}  # (side, workload) -> [seconds]
     info = {"deepc": {}, "torch": {}}
@@ -217,7 +263,9 @@ def main():
     failed = False
     for r in range(rounds):
         print(f"round {r + 1}/{rounds} ...", file=sys.stderr, flush=True)
-        for name, program, script, extra, reps, workloads in plan:
+        for name, program, script, extra, reps, group_rounds, workloads in plan:
+            if group_rounds is not None and r >= group_rounds:
+                continue
             common = ["--threads", threads, "--reps", str(reps)] + extra + [w[3] for w in workloads]
             sides = []
             exe = os.path.join(build, "bench", program)
@@ -255,7 +303,7 @@ def main():
     peak = float(peak_info.get("peak_gflops_" + threads, 0) or 0)
 
     rows = []
-    for name, program, script, extra, reps, workloads in plan:
+    for name, program, script, extra, reps, group_rounds, workloads in plan:
         for workload, label, flops, _ in workloads:
             d = samples.get(("deepc", workload))
             t = samples.get(("torch", workload))
@@ -263,8 +311,8 @@ def main():
             tm = statistics.median(t) if t else None
             rows.append([
                 label,
-                fmt_time(dm) if d else status.get(("deepc", name), "-"),
-                fmt_time(tm) if t else status.get(("torch", name), "-"),
+                fmt_cell(workload, dm) if d else status.get(("deepc", name), "-"),
+                fmt_cell(workload, tm) if t else status.get(("torch", name), "-"),
                 f"{tm / dm:.2f}x" if dm and tm else "-",
                 f"{min(t) / min(d):.2f}x" if d and t else "-",
                 fmt_rate(flops, dm, peak),
@@ -275,7 +323,7 @@ def main():
 
     di, ti = info["deepc"], info["torch"]
     lines = [
-        f"deepc benchmark, {started:%Y-%m-%d %H:%M}, deepc {git_revision()}",
+        f"deepc benchmark, {started:%Y-%m-%d %H:%M}, deepc {revision}",
         "",
         f"- CPU: {cpu_model()} ({os.cpu_count()} logical CPUs), load average before/after: "
         f"{load_before} / {load_average()}",
