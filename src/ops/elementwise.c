@@ -386,6 +386,9 @@ dc_tensor *dc_sum_to_shape(dc_tensor *t, int ndim, const int64_t *shape)
         }
     }
     if (n == 0) return dc__publish(dc_tensor_retain(t));
+    /* Only leading dims added by broadcasting: the sum without keepdim has the shape already
+     * (and owns its storage, so autograd can adopt it without a copy). */
+    if (n == lead) return dc_sum(t, n, dims, false);
     size_t scope = dc_scope_begin();
     dc_tensor *summed = dc_sum(t, n, dims, true);
     dc_tensor *out = summed ? dc_reshape(summed, ndim, shape) : NULL;

@@ -11,8 +11,11 @@
 #include <string.h>
 
 /* Below this many multiply-adds per matrix, run whole matrices per thread (each gemm on
- * one thread) instead of letting one gemm at a time use the pool. */
+ * one thread) instead of letting one gemm at a time use the pool; up to LARGE_GEMM_WORK, do
+ * the same when the batch has enough matrices to keep every thread busy (attention heads:
+ * one parallel region per batch instead of one per head). */
 #define SMALL_GEMM_WORK (64 * 64 * 64)
+#define LARGE_GEMM_WORK (256 * 256 * 256)
 
 /* One operand as a batch of matrices, after 1-D promotion. */
 typedef struct {
@@ -185,9 +188,11 @@ dc_tensor *dc_matmul(dc_tensor *a, dc_tensor *b)
     fold_batch_into_rows(&p, &pa);
     const int64_t n_matrices = dc__shape_numel(p.nbatch_dims, p.batch_shape);
     const double work = (double)p.M * (double)p.N * (double)p.K;
-    /* big matrices: one gemm at a time, each threaded; tiny ones: several per thread */
-    const int64_t grain = work >= SMALL_GEMM_WORK ? n_matrices
-                                                  : (int64_t)(SMALL_GEMM_WORK / (work + 1)) + 1;
+    /* big matrices: one gemm at a time, each threaded; small or many: whole ones per thread */
+    const bool many = n_matrices >= 2 * (int64_t)dc_get_num_threads() && work < LARGE_GEMM_WORK;
+    const int64_t grain = work < SMALL_GEMM_WORK ? (int64_t)(SMALL_GEMM_WORK / (work + 1)) + 1
+                          : many                  ? 1
+                                                  : n_matrices;
     dc_parallel_for(n_matrices, grain, matmul_batch_range, &p);
 
     dc_node *node;
