@@ -10,6 +10,7 @@
 
 #include <deepc.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,45 @@ static inline int bench_setup(const bench_options *opt)
     printf("info isa %s\n", dc_kernel_isa());
     printf("info threads %d\n", dc_get_num_threads());
     return 0;
+}
+
+/* The end of a training step that built `loss` inside `scope`: backward, optimizer step,
+ * zero the gradients, end the scope. Returns the loss value, or NAN on failure. */
+static inline double bench_finish_step(dc_tensor *loss, dc_optimizer *opt, size_t scope)
+{
+    double value = NAN;
+    if (loss && dc_backward(loss) == 0 && dc_optimizer_step(opt) == 0) value = dc_item(loss);
+    dc_optimizer_zero_grad(opt);
+    dc_scope_end(scope);
+    return value;
+}
+
+/* One training step on (x, y); returns the loss or NAN. */
+typedef double (*bench_step_fn)(dc_module *model, dc_optimizer *opt, dc_tensor *x, dc_tensor *y);
+
+/* `warmup` untimed steps (their seconds as info lines), then `reps` timed ones printed as
+ * "time NAME seconds", then the final loss. Returns false (message on stderr) on failure. */
+static inline bool bench_time_steps(const char *name, int warmup, int reps, bench_step_fn step,
+                                    dc_module *model, dc_optimizer *opt, dc_tensor *x,
+                                    dc_tensor *y)
+{
+    bool ok = true;
+    double loss = NAN;
+    for (int s = 0; s < warmup && ok; s++) {
+        double start = bench_now();
+        ok = !isnan(step(model, opt, x, y));
+        printf("info %s_warmup%d_seconds %.3f\n", name, s, bench_now() - start);
+    }
+    for (int r = 0; r < reps && ok; r++) {
+        double start = bench_now();
+        loss = step(model, opt, x, y);
+        ok = !isnan(loss);
+        if (ok) printf("time %s %.6f\n", name, bench_now() - start);
+        fflush(stdout);
+    }
+    if (ok) printf("info %s_final_loss %.4f\n", name, loss);
+    else fprintf(stderr, "%s failed: %s\n", name, dc_last_error());
+    return ok;
 }
 
 #endif

@@ -54,11 +54,7 @@ static double gpt2_train_step(dc_module *model, dc_optimizer *opt, dc_tensor *x,
     const int64_t V = GPT2_CONFIG.vocab, rows = x->shape[0] * x->shape[1];
     dc_tensor *logits = dc_reshape(dc_forward(model, x), DC_SHAPE(rows, V));
     dc_tensor *loss = dc_cross_entropy(logits, dc_reshape(y, DC_SHAPE(rows)), NULL);
-    double value = NAN;
-    if (loss && dc_backward(loss) == 0 && dc_optimizer_step(opt) == 0) value = dc_item(loss);
-    dc_optimizer_zero_grad(opt);
-    dc_scope_end(scope);
-    return value;
+    return bench_finish_step(loss, opt, scope);
 }
 
 static int bench_gpt2_step(const bench_options *opt)
@@ -78,21 +74,8 @@ static int bench_gpt2_step(const bench_options *opt)
     dc_tensor *y = random_ids(&rng, GPT2_REAL_VOCAB, DC_SHAPE(GPT2_BATCH, GPT2_TOKENS));
     bool ok = optimizer && x && y;
     if (ok) printf("info gpt2_step_params %lld\n", (long long)dc_module_num_params(model, false));
-    double loss = NAN;
-    for (int s = 0; s < WARMUP_STEPS && ok; s++) {
-        double start = bench_now();
-        ok = !isnan(gpt2_train_step(model, optimizer, x, y));
-        printf("info gpt2_step_warmup%d_seconds %.3f\n", s, bench_now() - start);
-    }
-    for (int r = 0; r < opt->reps && ok; r++) {
-        double start = bench_now();
-        loss = gpt2_train_step(model, optimizer, x, y);
-        ok = !isnan(loss);
-        if (ok) printf("time gpt2_step %.6f\n", bench_now() - start);
-        fflush(stdout);
-    }
-    if (ok) printf("info gpt2_step_final_loss %.4f\n", loss);
-    else fprintf(stderr, "bench_gpt2: gpt2_step failed: %s\n", dc_last_error());
+    ok = ok && bench_time_steps("gpt2_step", WARMUP_STEPS, opt->reps, gpt2_train_step, model,
+                                optimizer, x, y);
     dc_tensor_free(x), dc_tensor_free(y);
     dc_optimizer_free(optimizer);
     dc_tensor_list_free(&params);

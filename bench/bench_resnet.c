@@ -22,11 +22,7 @@ static double train_step(dc_module *model, dc_optimizer *opt, dc_tensor *x, dc_t
 {
     size_t scope = dc_scope_begin(); /* everything the step makes dies with it */
     dc_tensor *loss = dc_cross_entropy(dc_forward(model, x), y, NULL);
-    double value = NAN;
-    if (loss && dc_backward(loss) == 0 && dc_optimizer_step(opt) == 0) value = dc_item(loss);
-    dc_optimizer_zero_grad(opt);
-    dc_scope_end(scope);
-    return value;
+    return bench_finish_step(loss, opt, scope);
 }
 
 static int bench_resnet18(const bench_options *opt)
@@ -46,17 +42,8 @@ static int bench_resnet18(const bench_options *opt)
     dc_tensor *y = dc_from_buffer(DC_I64, DC_SHAPE(BATCH), labels);
     bool ok = optimizer && x && y;
     if (ok) printf("info resnet18_params %lld\n", (long long)dc_module_num_params(model, false));
-    double loss = NAN;
-    for (int s = 0; s < WARMUP_STEPS && ok; s++) ok = !isnan(train_step(model, optimizer, x, y));
-    for (int r = 0; r < opt->reps && ok; r++) {
-        double start = bench_now();
-        loss = train_step(model, optimizer, x, y);
-        ok = !isnan(loss);
-        if (ok) printf("time resnet18_step %.6f\n", bench_now() - start);
-        fflush(stdout);
-    }
-    if (ok) printf("info resnet18_final_loss %.4f\n", loss);
-    else fprintf(stderr, "bench_resnet: resnet18 failed: %s\n", dc_last_error());
+    ok = ok && bench_time_steps("resnet18_step", WARMUP_STEPS, opt->reps, train_step, model,
+                                optimizer, x, y);
     dc_tensor_free(x), dc_tensor_free(y);
     dc_optimizer_free(optimizer);
     dc_tensor_list_free(&params);

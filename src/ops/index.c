@@ -177,6 +177,25 @@ static int gather_backward(dc_node *node, dc_tensor *g, dc_tensor **grads)
     return 0;
 }
 
+/* Shared end of gather and index_select: record the backward (which needs the dim and the
+ * index), close the op's scope, publish. */
+static dc_tensor *finish_indexed(dc_tensor *out, const char *op, dc_backward_fn backward,
+                                 dc_tensor *a, int d, dc_tensor *idx, size_t scope)
+{
+    dc_node *node;
+    int rc = dc__record(out, op, backward, 1, &a, &node);
+    if (rc == 0 && node) {
+        node->i[0] = d;
+        rc = dc__save(node, idx) < 0 ? -1 : 0;
+    }
+    dc_scope_end(scope);
+    if (rc != 0) {
+        dc_tensor_free(out);
+        return NULL;
+    }
+    return dc__publish(out);
+}
+
 dc_tensor *dc_gather(dc_tensor *a, int dim, dc_tensor *index)
 {
     static const char op[] = "dc_gather";
@@ -218,18 +237,7 @@ dc_tensor *dc_gather(dc_tensor *a, int dim, dc_tensor *index)
                     a->dtype};
     take_or_scatter(false, out->ndim, out->shape, strides, &job);
 
-    dc_node *node;
-    int rc = dc__record(out, "gather", gather_backward, 1, &a, &node);
-    if (rc == 0 && node) {
-        node->i[0] = d;
-        rc = dc__save(node, idx) < 0 ? -1 : 0;
-    }
-    dc_scope_end(scope);
-    if (rc != 0) {
-        dc_tensor_free(out);
-        return NULL;
-    }
-    return dc__publish(out);
+    return finish_indexed(out, "gather", gather_backward, a, d, idx, scope);
 }
 
 /* ---- index_select ------------------------------------------------------------------------ */
@@ -314,18 +322,7 @@ dc_tensor *dc_index_select(dc_tensor *a, int dim, dc_tensor *index)
         take_or_scatter(false, out_ndim, shape, strides, &job);
     }
 
-    dc_node *node;
-    int rc = dc__record(out, "index_select", index_select_backward, 1, &a, &node);
-    if (rc == 0 && node) {
-        node->i[0] = d;
-        rc = dc__save(node, idx) < 0 ? -1 : 0;
-    }
-    dc_scope_end(scope);
-    if (rc != 0) {
-        dc_tensor_free(out);
-        return NULL;
-    }
-    return dc__publish(out);
+    return finish_indexed(out, "index_select", index_select_backward, a, d, idx, scope);
 }
 
 /* ---- cat / stack ------------------------------------------------------------------------- */
