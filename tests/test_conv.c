@@ -304,39 +304,46 @@ static bool big_conv_values(dc_dtype dtype, bool transposed, dc_tensor *const *s
     return ok;
 }
 
-/* Big enough for the vectorised GEMM paths, the im2col edges and both threadings (at 2
- * threads images run in parallel with per-thread dW partials; at 1, one image at a time):
- * float32 against float64, the output and every gradient. */
+/* Big enough for the vectorised GEMM paths, the im2col edges and every threading: at 2
+ * threads the first shape runs images in parallel with per-thread dW partials, the second
+ * (a large weight on small images) runs one block at a time with every step threaded; at
+ * 1 thread both run serially. float32 against float64, the output and every gradient. */
 TEST(test_conv2d_and_transpose_float32_match_float64_with_1_and_2_threads)
 {
     const int threads = dc_get_num_threads();
     static const char *what[4] = {"y", "dX", "dW", "db"};
-    for (int transposed = 0; transposed <= 1; transposed++) {
-        dc_tensor *src[3] = {dc_randn(NULL, DC_F64, DC_SHAPE(3, 16, 19, 21)),
-                             dc_mul_scalar(transposed
-                                               ? dc_randn(NULL, DC_F64, DC_SHAPE(16, 12, 3, 3))
-                                               : dc_randn(NULL, DC_F64, DC_SHAPE(24, 8, 3, 3)),
-                                           0.2),
-                             dc_randn(NULL, DC_F64, DC_SHAPE(24))};
-        conv_values want = {0};
-        CHECK(big_conv_values(DC_F64, transposed, src, &want));
-        for (int t = 1; t <= 2; t++) {
-            conv_values got = {0};
-            CHECK(dc_set_num_threads(t) == 0);
-            CHECK(big_conv_values(DC_F32, transposed, src, &got));
-            for (int k = 0; k < 4; k++) {
-                if (!got.v[k] || !want.v[k] || got.n[k] != want.n[k]) continue;
-                char label[64];
-                snprintf(label, sizeof label, "%s%s with %d thread(s)",
-                         transposed ? "conv_transpose2d " : "conv2d ", what[k], t);
-                double scale = 1;
-                for (int64_t i = 0; i < want.n[k]; i++) scale = fmax(scale, fabs(want.v[k][i]));
-                CHECK_ALLCLOSE(label, got.v[k], want.v[k], want.n[k], 1e-4, 1e-5 * scale);
+    static const struct {
+        int64_t x[4], conv_w[4], transpose_w[4], out_channels;
+    } shapes[] = {
+        {{3, 16, 19, 21}, {24, 8, 3, 3}, {16, 12, 3, 3}, 24},
+        {{4, 64, 5, 5}, {96, 32, 3, 3}, {64, 48, 3, 3}, 96},
+    };
+    for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++)
+        for (int transposed = 0; transposed <= 1; transposed++) {
+            const int64_t *w_shape = transposed ? shapes[sh].transpose_w : shapes[sh].conv_w;
+            dc_tensor *src[3] = {dc_randn(NULL, DC_F64, 4, shapes[sh].x),
+                                 dc_mul_scalar(dc_randn(NULL, DC_F64, 4, w_shape), 0.2),
+                                 dc_randn(NULL, DC_F64, 1, &shapes[sh].out_channels)};
+            conv_values want = {0};
+            CHECK(big_conv_values(DC_F64, transposed, src, &want));
+            for (int t = 1; t <= 2; t++) {
+                conv_values got = {0};
+                CHECK(dc_set_num_threads(t) == 0);
+                CHECK(big_conv_values(DC_F32, transposed, src, &got));
+                for (int k = 0; k < 4; k++) {
+                    if (!got.v[k] || !want.v[k] || got.n[k] != want.n[k]) continue;
+                    char label[80];
+                    snprintf(label, sizeof label, "shape %zu %s%s with %d thread(s)", sh,
+                             transposed ? "conv_transpose2d " : "conv2d ", what[k], t);
+                    double scale = 1;
+                    for (int64_t i = 0; i < want.n[k]; i++)
+                        scale = fmax(scale, fabs(want.v[k][i]));
+                    CHECK_ALLCLOSE(label, got.v[k], want.v[k], want.n[k], 1e-4, 1e-5 * scale);
+                }
+                for (int k = 0; k < 4; k++) free(got.v[k]);
             }
-            for (int k = 0; k < 4; k++) free(got.v[k]);
+            for (int k = 0; k < 4; k++) free(want.v[k]);
         }
-        for (int k = 0; k < 4; k++) free(want.v[k]);
-    }
     dc_set_num_threads(threads);
 }
 

@@ -77,6 +77,12 @@ void *dc__malloc(size_t nbytes);
 void dc__free(void *p);
 /* Free the recycled tensor buffers kept by the block cache (see tensor.c). */
 void dc__release_cached_memory(void);
+/* Kernel scratch of at least nbytes (64-byte aligned) that recycles large blocks through
+ * the block cache like tensor buffers, so a per-call scratch costs no page faults in the
+ * steady state. *capacity receives the size to give back to dc__scratch_free. NULL + error
+ * on failure. */
+void *dc__scratch_alloc(size_t nbytes, size_t *capacity);
+void dc__scratch_free(void *p, size_t capacity);
 /* New contiguous tensor, owned by the calling op until dc__publish (refcount 1). */
 dc_tensor *dc__alloc_result(dc_dtype dtype, int ndim, const int64_t *shape);
 /* Hand an op's result to the current scope if one is open (else to the caller); returns t.

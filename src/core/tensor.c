@@ -133,13 +133,26 @@ void dc__release_cached_memory(void)
     pthread_mutex_unlock(&cache_lock);
 }
 
+void *dc__scratch_alloc(size_t nbytes, size_t *capacity)
+{
+    size_t size = block_size(nbytes);
+    void *p = fail_alloc_countdown > 0 ? NULL : cache_take(size, &size);
+    if (!p) p = dc__malloc(size);
+    *capacity = size;
+    return p;
+}
+
+void dc__scratch_free(void *p, size_t capacity)
+{
+    if (p) cache_give(p, capacity);
+}
+
 static dc_storage *storage_new(size_t nbytes)
 {
     dc_storage *s = dc__malloc(sizeof *s);
     if (!s) return NULL;
-    size_t size = block_size(nbytes);
-    s->data = fail_alloc_countdown > 0 ? NULL : cache_take(size, &size);
-    if (!s->data) s->data = dc__malloc(size);
+    size_t size;
+    s->data = dc__scratch_alloc(nbytes, &size);
     if (!s->data) {
         dc__free(s);
         return NULL;

@@ -13,7 +13,8 @@
  * All buffers are contiguous, float32 (f64 = false) or float64. Each needs a caller-provided
  * scratch of dc_conv_scratch_bytes(...) bytes (64-byte aligned; bounded: a few MB per thread
  * at most, whatever the batch, so callers can keep and reuse it); nothing here allocates or
- * reports errors. Each pass is one parallel region (threads over blocks of images). */
+ * reports errors. Each pass threads either over blocks of images (small weights) or over
+ * every step of one block after another (large weights, small images). */
 #ifndef DC_CONV_KERNELS_H
 #define DC_CONV_KERNELS_H
 

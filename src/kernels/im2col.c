@@ -41,12 +41,12 @@ static void valid_range(int64_t n_out, int64_t n_in, int64_t stride, int64_t off
  * tap only, so it is computed once per tap for the whole block (the images loop is inside:
  * with LeNet's 4x4 outputs a tap row of one image is only 16 entries).
  * BODY does the copy one way or the other. */
-#define FOR_EACH_COL_ROW(T, s, cols, nimages, BODY)                                                \
+#define FOR_EACH_COL_ROW(T, s, cols, nimages, c_begin, c_end, BODY)                                \
     do {                                                                                           \
         const int64_t H_ = (s)->in_h, W_ = (s)->in_w, OH_ = (s)->out_h, OW_ = (s)->out_w;          \
         const int64_t sw = (s)->stride_w, L_ = OH_ * OW_, CHW_ = (s)->in_channels * H_ * W_;       \
-        T *tap_row = (cols);                                                                       \
-        for (int64_t c = 0; c < (s)->in_channels; c++) {                                           \
+        T *tap_row = (cols) + (c_begin) * (s)->kernel_h * (s)->kernel_w * (nimages)*L_;            \
+        for (int64_t c = (c_begin); c < (c_end); c++) {                                            \
             const int64_t plane_off = c * H_ * W_;                                                 \
             for (int64_t kh = 0; kh < (s)->kernel_h; kh++) {                                       \
                 const int64_t off_h = kh * (s)->dil_h - (s)->pad_h;                                \
@@ -70,9 +70,11 @@ static void valid_range(int64_t n_out, int64_t n_in, int64_t stride, int64_t off
     } while (0)
 
 #define DEFINE_IM2COL(T, SUFFIX)                                                                   \
-    void dc_im2col_##SUFFIX(const dc_conv_shape *s, const T *im, int64_t nimages, T *cols)         \
+    /* the tap rows of input channels [c0, c1) */                                                \
+    static void im2col_channels_##SUFFIX(const dc_conv_shape *s, const T *im, int64_t nimages,    \
+                                         T *cols, int64_t c0, int64_t c1)                         \
     {                                                                                              \
-        FOR_EACH_COL_ROW(T, s, cols, nimages, {                                                    \
+        FOR_EACH_COL_ROW(T, s, cols, nimages, c0, c1, {                                            \
             if (!inside) {                                                                         \
                 for (int64_t ow = 0; ow < OW_; ow++) row[ow] = 0;                                  \
                 continue;                                                                          \
@@ -86,18 +88,86 @@ static void valid_range(int64_t n_out, int64_t n_in, int64_t stride, int64_t off
             for (int64_t ow = w_hi; ow < OW_; ow++) row[ow] = 0;                                   \
         });                                                                                        \
     }                                                                                              \
-    /* the adjoint: every column entry is added back where im2col read it from */                  \
-    void dc_col2im_##SUFFIX(const dc_conv_shape *s, const T *cols, int64_t nimages, T *im)         \
+    /* the adjoint: every column entry is added back where im2col read it from (channels      \
+     * [c0, c1) of the images only, so channel ranges can run in parallel) */                  \
+    static void col2im_channels_##SUFFIX(const dc_conv_shape *s, const T *cols, int64_t nimages,  \
+                                         T *im, int64_t c0, int64_t c1)                           \
     {                                                                                              \
-        FOR_EACH_COL_ROW(const T, s, cols, nimages, {                                              \
+        FOR_EACH_COL_ROW(const T, s, cols, nimages, c0, c1, {                                      \
             if (!inside) continue;                                                                 \
             T *dst = im + base;                                                                    \
             for (int64_t ow = w_lo; ow < w_hi; ow++) dst[ow * sw] += row[ow];                      \
         });                                                                                        \
+    }                                                                                              \
+    void dc_im2col_##SUFFIX(const dc_conv_shape *s, const T *im, int64_t nimages, T *cols)         \
+    {                                                                                              \
+        im2col_channels_##SUFFIX(s, im, nimages, cols, 0, s->in_channels);                        \
+    }                                                                                              \
+    void dc_col2im_##SUFFIX(const dc_conv_shape *s, const T *cols, int64_t nimages, T *im)         \
+    {                                                                                              \
+        col2im_channels_##SUFFIX(s, cols, nimages, im, 0, s->in_channels);                        \
     }
 
 DEFINE_IM2COL(float, f32)
 DEFINE_IM2COL(double, f64)
+
+/* Small outputs (ResNet-18's late stages: 4x4 down to 1x1) make the rows above a few
+ * entries long, and per-row bookkeeping costs 3-6 ns per entry. There a table per tap gives,
+ * for every column entry of a block (image b, output position), the offset it reads in a
+ * channel plane of the block (b*C*H*W + ih*W + iw), or -1 for padding: im2col becomes one
+ * gather per tap row of the whole block, col2im one scatter-add (no two entries of one tap
+ * row read the same input, so the adds never collide). */
+#define TABLE_MAX_OUT_W 7
+
+static bool uses_table(const dc_conv_shape *s) { return s->out_w <= TABLE_MAX_OUT_W; }
+
+/* table[tap][b*L + oh*OW + ow] for a block of nimages images */
+static void build_table(const dc_conv_shape *s, int64_t nimages, int64_t *table)
+{
+    const int64_t CHW = s->in_channels * s->in_h * s->in_w;
+    for (int64_t kh = 0; kh < s->kernel_h; kh++)
+        for (int64_t kw = 0; kw < s->kernel_w; kw++)
+            for (int64_t b = 0; b < nimages; b++)
+                for (int64_t oh = 0; oh < s->out_h; oh++) {
+                    const int64_t ih = oh * s->stride_h + kh * s->dil_h - s->pad_h;
+                    for (int64_t ow = 0; ow < s->out_w; ow++) {
+                        const int64_t iw = ow * s->stride_w + kw * s->dil_w - s->pad_w;
+                        const bool inside = ih >= 0 && ih < s->in_h && iw >= 0 && iw < s->in_w;
+                        *table++ = inside ? b * CHW + ih * s->in_w + iw : -1;
+                    }
+                }
+}
+
+#define DEFINE_TABLE_IM2COL(T, SUFFIX)                                                             \
+    static void im2col_table_##SUFFIX(const dc_conv_shape *s, const int64_t *table, const T *im,  \
+                                      int64_t nimages, T *cols, int64_t c0, int64_t c1)            \
+    {                                                                                              \
+        const int64_t taps = s->kernel_h * s->kernel_w, n = nimages * s->out_h * s->out_w;        \
+        for (int64_t c = c0; c < c1; c++) {                                                        \
+            const T *plane = im + c * s->in_h * s->in_w;                                           \
+            for (int64_t t = 0; t < taps; t++) {                                                   \
+                T *row = cols + (c * taps + t) * n;                                                \
+                const int64_t *tab = table + t * n;                                                \
+                for (int64_t i = 0; i < n; i++) row[i] = tab[i] >= 0 ? plane[tab[i]] : 0;          \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    static void col2im_table_##SUFFIX(const dc_conv_shape *s, const int64_t *table, const T *cols, \
+                                      int64_t nimages, T *im, int64_t c0, int64_t c1)              \
+    {                                                                                              \
+        const int64_t taps = s->kernel_h * s->kernel_w, n = nimages * s->out_h * s->out_w;        \
+        for (int64_t c = c0; c < c1; c++) {                                                        \
+            T *plane = im + c * s->in_h * s->in_w;                                                 \
+            for (int64_t t = 0; t < taps; t++) {                                                   \
+                const T *row = cols + (c * taps + t) * n;                                          \
+                const int64_t *tab = table + t * n;                                                \
+                for (int64_t i = 0; i < n; i++)                                                    \
+                    if (tab[i] >= 0) plane[tab[i]] += row[i];                                      \
+            }                                                                                      \
+        }                                                                                          \
+    }
+DEFINE_TABLE_IM2COL(float, f32)
+DEFINE_TABLE_IM2COL(double, f64)
 
 /* ---- The three passes -------------------------------------------------------------------- */
 
@@ -105,47 +175,56 @@ static size_t round_up64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 /* Below this many multiply-adds per call, waking the pool costs more than it saves. */
 #define PARALLEL_MIN_WORK (1 << 18)
-/* Cap on one block's columns (per thread): big enough for GEMMs of a few hundred columns,
+/* Cap on one block's columns per thread: big enough for GEMMs of a few hundred columns,
  * small enough to stay in L2/L3 between im2col and the GEMM that reads them. */
 #define BLOCK_COLS_BYTES ((size_t)1 << 20)
+/* Threads go over images only when every thread's copy of the weight (packed by each
+ * thread's GEMMs, and a partial dW per thread in the weight pass) is at most this fraction
+ * of the columns they share out: early layers (big images, few channels). Late layers
+ * (ResNet-18's 512 x 512 x 3 x 3 weight against 1 x 1 outputs) thread every step instead. */
+#define IMAGES_MAX_WEIGHT_SHARE 4
 
-/* How a call is cut: `threads` slots (1: blocks run one after another and each GEMM is
- * threaded; else every thread runs whole blocks with its own slot and a serial GEMM), and
- * blocks of `block` images. */
+/* How a call is cut: blocks of `block` images, and `threads` slots. threads > 1: every
+ * thread runs whole blocks in its own slot with serial GEMMs. threads == 1: blocks run one
+ * after another and each step of a block is threaded (the GEMM over its larger side,
+ * im2col, col2im and restaging over channels). */
 typedef struct {
     int threads;
     int64_t block;
 } conv_plan;
-
-static conv_plan plan_of(const dc_conv_shape *s, size_t es)
-{
-    const int nthreads = dc_get_num_threads();
-    const double work = (double)s->batch * (double)s->out_channels * (double)s->out_h *
-                        (double)s->out_w * (double)(s->in_channels / s->groups) *
-                        (double)(s->kernel_h * s->kernel_w);
-    conv_plan p = {1, 1};
-    if (nthreads > 1 && s->batch >= nthreads && work >= PARALLEL_MIN_WORK) p.threads = nthreads;
-    /* images per thread, cut into equal blocks under the cap */
-    const int64_t per_thread = (s->batch + p.threads - 1) / p.threads;
-    const size_t image_cols =
-        (size_t)(s->in_channels * s->kernel_h * s->kernel_w * s->out_h * s->out_w) * es;
-    const int64_t max_block = image_cols ? (int64_t)(BLOCK_COLS_BYTES / image_cols) : per_thread;
-    const int64_t cap = max_block < 1 ? 1 : max_block;
-    const int64_t nblocks = per_thread > 0 ? (per_thread + cap - 1) / cap : 1;
-    p.block = per_thread > 0 ? (per_thread + nblocks - 1) / nblocks : 1;
-    return p;
-}
 
 static int64_t weight_count(const dc_conv_shape *s)
 {
     return s->out_channels * (s->in_channels / s->groups) * s->kernel_h * s->kernel_w;
 }
 
-/* One slot: a block's columns [Cin*KH*KW, B*L], its staging matrix [Cout, B*L] and (weight
- * pass) the thread's own partial dW, transposed (see backward_weight_block), summed at the
- * end so threads never race on dW. */
+static conv_plan plan_of(const dc_conv_shape *s, size_t es)
+{
+    const int nthreads = dc_get_num_threads();
+    const double taps = (double)(s->in_channels * s->kernel_h * s->kernel_w);
+    const double positions = (double)s->batch * (double)(s->out_h * s->out_w);
+    const double work = positions * (double)s->out_channels * taps / (double)s->groups;
+    conv_plan p = {1, 1};
+    if (nthreads > 1 && s->batch >= nthreads && work >= PARALLEL_MIN_WORK &&
+        (double)weight_count(s) * nthreads * IMAGES_MAX_WEIGHT_SHARE <= positions * taps)
+        p.threads = nthreads;
+    /* images per slot, cut into equal blocks under the cap (a shared block gets every
+     * thread's share of the cap) */
+    const int64_t per_slot = (s->batch + p.threads - 1) / p.threads;
+    const size_t cap_bytes = BLOCK_COLS_BYTES * (size_t)(p.threads == 1 ? nthreads : 1);
+    const size_t image_cols = (size_t)(taps * (double)(s->out_h * s->out_w)) * es;
+    const int64_t max_block = image_cols ? (int64_t)(cap_bytes / image_cols) : per_slot;
+    const int64_t cap = max_block < 1 ? 1 : max_block;
+    const int64_t nblocks = per_slot > 0 ? (per_slot + cap - 1) / cap : 1;
+    p.block = per_slot > 0 ? (per_slot + nblocks - 1) / nblocks : 1;
+    return p;
+}
+
+/* One slot: a block's columns [Cin*KH*KW, B*L], its staging matrix [Cout, B*L], (weight
+ * pass over images) the thread's own partial dW, summed at the end so threads never race
+ * on dW, and (small outputs) the block's gather table. */
 typedef struct {
-    size_t cols, stage, dw, total;
+    size_t cols, stage, dw, table, total;
 } slot_layout;
 
 static slot_layout slot_of(const dc_conv_shape *s, size_t es, dc_conv_pass pass, conv_plan p)
@@ -154,8 +233,12 @@ static slot_layout slot_of(const dc_conv_shape *s, size_t es, dc_conv_pass pass,
     slot_layout l;
     l.cols = round_up64((size_t)(s->in_channels * s->kernel_h * s->kernel_w) * ld * es);
     l.stage = round_up64((size_t)s->out_channels * ld * es);
-    l.dw = pass == DC_CONV_BACKWARD_WEIGHT ? round_up64((size_t)weight_count(s) * es) : 0;
-    l.total = l.cols + l.stage + l.dw;
+    l.dw = pass == DC_CONV_BACKWARD_WEIGHT && p.threads > 1
+               ? round_up64((size_t)weight_count(s) * es)
+               : 0;
+    l.table = uses_table(s) ? round_up64((size_t)(s->kernel_h * s->kernel_w) * ld * sizeof(int64_t))
+                            : 0;
+    l.total = l.cols + l.stage + l.dw + l.table;
     return l;
 }
 
@@ -187,16 +270,16 @@ static void gemm(const conv_job *j, int64_t M, int64_t N, int64_t K, const void 
     else dc_sgemm(M, N, K, 1.0f, A, rsa, csa, B, rsb, csb, (float)beta, C, rsc, csc);
 }
 
-/* Between a block of a [N, C, L] tensor and its [C, B*L] staging matrix, optionally adding
- * bias[c] on the way out: to_stage ? stage[c][b*L + l] = t[n0+b][c][l]
- *                                  : t[n0+b][c][l] = stage[c][b*L + l] (+ bias[c]). */
+/* Between channels [c0, c1) of a block of a [N, C, L] tensor and its [C, B*L] staging
+ * matrix, optionally adding bias[c] on the way out:
+ *   to_stage ? stage[c][b*L + l] = t[n0+b][c][l] : t[n0+b][c][l] = stage[c][b*L + l] (+ bias[c]) */
 #define DEFINE_RESTAGE(T, SUFFIX)                                                                  \
     static void restage_##SUFFIX(T *t, T *stage, int64_t n0, int64_t nb, int64_t C, int64_t L,     \
-                                 const T *bias, bool to_stage)                                     \
+                                 const T *bias, bool to_stage, int64_t c0, int64_t c1)             \
     {                                                                                              \
         const int64_t ld = nb * L;                                                                 \
         for (int64_t b = 0; b < nb; b++)                                                           \
-            for (int64_t c = 0; c < C; c++) {                                                      \
+            for (int64_t c = c0; c < c1; c++) {                                                    \
                 T *tp = t + ((n0 + b) * C + c) * L, *sp = stage + c * ld + b * L;                  \
                 if (to_stage) memcpy(sp, tp, sizeof(T) * (size_t)L);                               \
                 else {                                                                             \
@@ -208,87 +291,148 @@ static void gemm(const conv_job *j, int64_t M, int64_t N, int64_t K, const void 
 DEFINE_RESTAGE(float, f32)
 DEFINE_RESTAGE(double, f64)
 
-static void restage(const conv_job *j, const void *t, void *stage, int64_t n0, int64_t nb,
-                    int64_t C, const void *bias, bool to_stage)
+/* x[n0 + b][c] = bias[c] (or 0) for channels [c0, c1): what col2im then adds onto */
+#define DEFINE_FILL_PLANES(T, SUFFIX)                                                              \
+    static void fill_planes_##SUFFIX(T *x, int64_t nb, int64_t C, int64_t HW, const T *bias,       \
+                                     int64_t c0, int64_t c1)                                       \
+    {                                                                                              \
+        for (int64_t b = 0; b < nb; b++)                                                           \
+            for (int64_t c = c0; c < c1; c++) {                                                    \
+                T *d = x + (b * C + c) * HW, v = bias ? bias[c] : 0;                               \
+                for (int64_t i = 0; i < HW; i++) d[i] = v;                                         \
+            }                                                                                      \
+    }
+DEFINE_FILL_PLANES(float, f32)
+DEFINE_FILL_PLANES(double, f64)
+
+/* The non-GEMM steps of a block, each over a range of channels. */
+typedef enum {
+    STEP_IM2COL,     /* cols = im2col(image_in block)                   (input channels) */
+    STEP_COL2IM,     /* out block = bias, then += col2im(cols)          (input channels) */
+    STEP_TO_STAGE,   /* stage = cols_in block                           (output channels) */
+    STEP_FROM_STAGE, /* out block = stage + bias                        (output channels) */
+} block_step;
+
+typedef struct {
+    const conv_job *j;
+    block_step step;
+    int64_t n0, nb;
+    char *cols, *stage;
+    const int64_t *table; /* NULL: the row-by-row im2col */
+} step_job;
+
+static void step_range(void *ctx, int64_t c0, int64_t c1, int tid)
 {
-    const int64_t L = j->s->out_h * j->s->out_w;
-    if (j->f64) restage_f64((double *)t, stage, n0, nb, C, L, bias, to_stage);
-    else restage_f32((float *)t, stage, n0, nb, C, L, bias, to_stage);
+    (void)tid;
+    const step_job *t = ctx;
+    const conv_job *j = t->j;
+    const dc_conv_shape *s = j->s;
+    const int64_t HW = s->in_h * s->in_w, L = s->out_h * s->out_w;
+    const size_t image_off = (size_t)(t->n0 * s->in_channels * HW) * j->es;
+    switch (t->step) {
+    case STEP_IM2COL:
+        if (j->f64) {
+            const double *x = (const double *)(j->image_in + image_off);
+            if (t->table) im2col_table_f64(s, t->table, x, t->nb, (double *)t->cols, c0, c1);
+            else im2col_channels_f64(s, x, t->nb, (double *)t->cols, c0, c1);
+        } else {
+            const float *x = (const float *)(j->image_in + image_off);
+            if (t->table) im2col_table_f32(s, t->table, x, t->nb, (float *)t->cols, c0, c1);
+            else im2col_channels_f32(s, x, t->nb, (float *)t->cols, c0, c1);
+        }
+        break;
+    case STEP_COL2IM:
+        if (j->f64) {
+            double *x = (double *)(j->out + image_off);
+            fill_planes_f64(x, t->nb, s->in_channels, HW, (const double *)j->bias, c0, c1);
+            if (t->table) col2im_table_f64(s, t->table, (const double *)t->cols, t->nb, x, c0, c1);
+            else col2im_channels_f64(s, (const double *)t->cols, t->nb, x, c0, c1);
+        } else {
+            float *x = (float *)(j->out + image_off);
+            fill_planes_f32(x, t->nb, s->in_channels, HW, (const float *)j->bias, c0, c1);
+            if (t->table) col2im_table_f32(s, t->table, (const float *)t->cols, t->nb, x, c0, c1);
+            else col2im_channels_f32(s, (const float *)t->cols, t->nb, x, c0, c1);
+        }
+        break;
+    case STEP_TO_STAGE:
+    case STEP_FROM_STAGE: {
+        const bool to_stage = t->step == STEP_TO_STAGE;
+        void *tensor = to_stage ? (void *)j->cols_in : (void *)j->out;
+        if (j->f64)
+            restage_f64(tensor, (double *)t->stage, t->n0, t->nb, s->out_channels, L,
+                        (const double *)j->bias, to_stage, c0, c1);
+        else
+            restage_f32(tensor, (float *)t->stage, t->n0, t->nb, s->out_channels, L,
+                        (const float *)j->bias, to_stage, c0, c1);
+        break;
+    }
+    }
+}
+
+/* One step over all its channels: threaded when the plan shares blocks (a call from inside
+ * a per-thread block runs inline), in chunks of at least ~16k elements. */
+static void run_step(const conv_job *j, block_step step, int64_t n0, int64_t nb, char *slot)
+{
+    const dc_conv_shape *s = j->s;
+    const bool input_side = step == STEP_IM2COL || step == STEP_COL2IM;
+    const int64_t channels = input_side ? s->in_channels : s->out_channels;
+    const int64_t per_channel =
+        nb * (input_side ? s->kernel_h * s->kernel_w * s->out_h * s->out_w : s->out_h * s->out_w);
+    int64_t *table = NULL;
+    if (input_side && j->slot.table) {
+        table = (int64_t *)(slot + j->slot.total - j->slot.table);
+        build_table(s, nb, table);
+    }
+    step_job t = {j, step, n0, nb, slot, slot + j->slot.cols, table};
+    dc_parallel_for(channels, 1 + (1 << 14) / (per_channel > 0 ? per_channel : 1), step_range, &t);
 }
 
 /* Sizes shared by the passes: per group, W_g is [Cout_g, Kg] and columns are [Kg, ld]. */
 #define GROUP_SIZES(s, nb)                                                                         \
     const int64_t G = (s)->groups, Cout_g = (s)->out_channels / G;                                 \
     const int64_t Kg = (s)->in_channels / G * (s)->kernel_h * (s)->kernel_w;                       \
-    const int64_t L = (s)->out_h * (s)->out_w, HW = (s)->in_h * (s)->in_w, ld = (nb)*L;            \
-    (void)HW, (void)Cout_g, (void)Kg, (void)ld
-
-/* cols[:, b*L ...] = im2col(x_{n0+b}) for the block */
-static void columns_of_block(const conv_job *j, int64_t n0, int64_t nb, char *cols)
-{
-    const dc_conv_shape *s = j->s;
-    GROUP_SIZES(s, nb);
-    const char *x = j->image_in + (size_t)(n0 * s->in_channels * HW) * j->es;
-    if (j->f64) dc_im2col_f64(s, (const double *)x, nb, (double *)cols);
-    else dc_im2col_f32(s, (const float *)x, nb, (float *)cols);
-}
+    const int64_t ld = (nb) * (s)->out_h * (s)->out_w;                                             \
+    (void)Cout_g, (void)Kg, (void)ld
 
 /* Y_g = W_g @ cols_g, then y_n = Y[:, n's columns] + bias */
 static void forward_block(const conv_job *j, int64_t n0, int64_t nb, char *slot)
 {
-    const dc_conv_shape *s = j->s;
-    GROUP_SIZES(s, nb);
+    GROUP_SIZES(j->s, nb);
     char *cols = slot, *stage = slot + j->slot.cols;
-    columns_of_block(j, n0, nb, cols);
+    run_step(j, STEP_IM2COL, n0, nb, slot);
     for (int64_t g = 0; g < G; g++)
         gemm(j, Cout_g, ld, Kg, j->w + (size_t)(g * Cout_g * Kg) * j->es, Kg, 1,
              cols + (size_t)(g * Kg * ld) * j->es, ld, 1, 0.0,
              stage + (size_t)(g * Cout_g * ld) * j->es, ld, 1);
-    restage(j, j->out, stage, n0, nb, s->out_channels, j->bias, false);
+    run_step(j, STEP_FROM_STAGE, n0, nb, slot);
 }
 
 /* x_n = col2im(W_g^T @ Y_g) (+ bias): the adjoint of forward_block */
 static void backward_data_block(const conv_job *j, int64_t n0, int64_t nb, char *slot)
 {
-    const dc_conv_shape *s = j->s;
-    GROUP_SIZES(s, nb);
+    GROUP_SIZES(j->s, nb);
     char *cols = slot, *stage = slot + j->slot.cols;
-    restage(j, j->cols_in, stage, n0, nb, s->out_channels, NULL, true);
+    run_step(j, STEP_TO_STAGE, n0, nb, slot);
     for (int64_t g = 0; g < G; g++)
         gemm(j, Kg, ld, Cout_g, j->w + (size_t)(g * Cout_g * Kg) * j->es, 1, Kg,
              stage + (size_t)(g * Cout_g * ld) * j->es, ld, 1, 0.0,
              cols + (size_t)(g * Kg * ld) * j->es, ld, 1);
-    char *x = j->out + (size_t)(n0 * s->in_channels * HW) * j->es;
-    for (int64_t p = 0; p < nb * s->in_channels; p++) { /* x = bias (or 0), then += */
-        const int64_t c = p % s->in_channels;
-        if (j->f64) {
-            double *d = (double *)x + p * HW, v = j->bias ? ((const double *)j->bias)[c] : 0;
-            for (int64_t i = 0; i < HW; i++) d[i] = v;
-        } else {
-            float *d = (float *)x + p * HW, v = j->bias ? ((const float *)j->bias)[c] : 0;
-            for (int64_t i = 0; i < HW; i++) d[i] = v;
-        }
-    }
-    if (j->f64) dc_col2im_f64(s, (const double *)cols, nb, (double *)x);
-    else dc_col2im_f32(s, (const float *)cols, nb, (float *)x);
+    run_step(j, STEP_COL2IM, n0, nb, slot);
 }
 
-/* dW_g += Y_g @ cols_g^T, accumulated as its transpose dWt_g[Kg, Cout_g] += cols_g @ Y_g^T:
- * the GEMM packs its operands in panels of MR rows of A and NR columns of B, and a partial
- * panel takes a slow strided copy of the whole long K side. Cout is usually a multiple of
- * NR (32, 64), Kg often is not (LeNet's conv1: 25), so Kg goes on the M side where only
- * its last MR-row panel is partial. */
-static void backward_weight_block(const conv_job *j, int64_t n0, int64_t nb, char *slot, char *dwt)
+/* dW_g (+)= Y_g @ cols_g^T into dw: the slot's partial when threads go over images (zeroed
+ * first, so always +=), else the result itself (= for the first block, then +=). */
+static void backward_weight_block(const conv_job *j, int64_t n0, int64_t nb, char *slot, char *dw)
 {
-    const dc_conv_shape *s = j->s;
-    GROUP_SIZES(s, nb);
+    const double beta = j->slot.dw || n0 > 0 ? 1.0 : 0.0;
+    GROUP_SIZES(j->s, nb);
     char *cols = slot, *stage = slot + j->slot.cols;
-    restage(j, j->cols_in, stage, n0, nb, s->out_channels, NULL, true);
-    columns_of_block(j, n0, nb, cols);
+    run_step(j, STEP_TO_STAGE, n0, nb, slot);
+    run_step(j, STEP_IM2COL, n0, nb, slot);
     for (int64_t g = 0; g < G; g++)
-        gemm(j, Kg, Cout_g, ld, cols + (size_t)(g * Kg * ld) * j->es, ld, 1,
-             stage + (size_t)(g * Cout_g * ld) * j->es, 1, ld, 1.0,
-             dwt + (size_t)(g * Kg * Cout_g) * j->es, Cout_g, 1);
+        gemm(j, Cout_g, Kg, ld, stage + (size_t)(g * Cout_g * ld) * j->es, ld, 1,
+             cols + (size_t)(g * Kg * ld) * j->es, 1, ld, beta,
+             dw + (size_t)(g * Cout_g * Kg) * j->es, Kg, 1);
 }
 
 static void run_block(const conv_job *j, int64_t block, char *slot)
@@ -299,7 +443,8 @@ static void run_block(const conv_job *j, int64_t block, char *slot)
     case DC_CONV_FORWARD: forward_block(j, n0, nb, slot); break;
     case DC_CONV_BACKWARD_DATA: backward_data_block(j, n0, nb, slot); break;
     case DC_CONV_BACKWARD_WEIGHT:
-        backward_weight_block(j, n0, nb, slot, slot + j->slot.cols + j->slot.stage);
+        backward_weight_block(j, n0, nb, slot,
+                              j->slot.dw ? slot + j->slot.cols + j->slot.stage : j->out);
         break;
     }
 }
@@ -313,20 +458,15 @@ static void block_range(void *ctx, int64_t begin, int64_t end, int tid)
     for (int64_t b = begin; b < end; b++) run_block(j, b, slot);
 }
 
-/* dW[g][co][k] = sum over slots of their dWt[g][k][co] */
+/* dW = the sum of the slots' partials */
 #define DEFINE_SUM_PARTIALS(T, SUFFIX)                                                             \
     static void sum_partials_##SUFFIX(const conv_job *j, T *dw)                                    \
     {                                                                                              \
-        const dc_conv_shape *s = j->s;                                                             \
-        GROUP_SIZES(s, 1);                                                                         \
-        memset(dw, 0, sizeof(T) * (size_t)weight_count(s));                                        \
+        const int64_t n = weight_count(j->s);                                                      \
         for (int t = 0; t < j->plan.threads; t++) {                                                \
             const T *part = (const T *)(j->scratch + (size_t)t * j->slot.total + j->slot.cols +    \
                                         j->slot.stage);                                            \
-            for (int64_t g = 0; g < G; g++)                                                        \
-                for (int64_t co = 0; co < Cout_g; co++)                                            \
-                    for (int64_t k = 0; k < Kg; k++)                                               \
-                        dw[(g * Cout_g + co) * Kg + k] += part[(g * Kg + k) * Cout_g + co];        \
+            for (int64_t i = 0; i < n; i++) dw[i] = t ? dw[i] + part[i] : part[i];                 \
         }                                                                                          \
     }
 DEFINE_SUM_PARTIALS(float, f32)
@@ -339,10 +479,14 @@ static void run(conv_job *j)
     j->plan = plan_of(s, j->es);
     j->slot = slot_of(s, j->es, j->pass, j->plan);
     const int64_t nblocks = (s->batch + j->plan.block - 1) / j->plan.block;
-    if (j->slot.dw) /* partials of threads that get no block must read as 0 */
-        for (int t = 0; t < j->plan.threads; t++)
-            memset(j->scratch + (size_t)t * j->slot.total + j->slot.cols + j->slot.stage, 0,
-                   (size_t)weight_count(s) * j->es);
+    const size_t dw_bytes = (size_t)weight_count(s) * j->es;
+    if (j->pass == DC_CONV_BACKWARD_WEIGHT) { /* see backward_weight_block */
+        if (j->slot.dw) /* partials of threads that get no block must read as 0 too */
+            for (int t = 0; t < j->plan.threads; t++)
+                memset(j->scratch + (size_t)t * j->slot.total + j->slot.cols + j->slot.stage, 0,
+                       dw_bytes);
+        else if (nblocks == 0) memset(j->out, 0, dw_bytes); /* empty batch */
+    }
     if (j->plan.threads == 1)
         for (int64_t b = 0; b < nblocks; b++) run_block(j, b, j->scratch);
     else dc_parallel_for(nblocks, 1, block_range, j);

@@ -128,7 +128,8 @@ static dc_tensor *conv_pass(dc_conv_pass pass, const dc_conv_shape *s, dc_dtype 
     dc_tensor *out = dc__alloc_result(dtype, ndim, shape);
     if (!out) return NULL;
     const size_t scratch_bytes = dc_conv_scratch_bytes(s, f64, pass);
-    void *scratch = scratch_bytes ? dc__malloc(scratch_bytes) : NULL;
+    size_t scratch_capacity = 0;
+    void *scratch = scratch_bytes ? dc__scratch_alloc(scratch_bytes, &scratch_capacity) : NULL;
     if (scratch_bytes && !scratch) {
         dc_tensor_free(out);
         return NULL;
@@ -143,7 +144,7 @@ static dc_tensor *conv_pass(dc_conv_pass pass, const dc_conv_shape *s, dc_dtype 
         dc_conv_backward_weight(s, f64, pa, pb, dc_data(out), scratch);
         break;
     }
-    dc__free(scratch);
+    dc__scratch_free(scratch, scratch_capacity);
     return out;
 }
 
