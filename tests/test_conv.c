@@ -347,6 +347,41 @@ TEST(test_conv2d_and_transpose_float32_match_float64_with_1_and_2_threads)
     dc_set_num_threads(threads);
 }
 
+/* Taps that only ever read padding are skipped (the kernel is cropped to the taps that read
+ * something: ResNet-18's 3x3 convs on 1x1 maps). The cropped conv must equal the same conv
+ * on an explicitly zero-padded input with no padding (which crops nothing), and its
+ * gradients, the cropped-away taps' zero weight gradient included, must pass the check. */
+static const dc_conv2d_opts cropped_opts = {{1, 2}, {2, 1}, {1, 1}, 1};
+
+static dc_tensor *conv2d_cropped(dc_tensor *const *in, void *ctx)
+{
+    (void)ctx;
+    return dc_conv2d(in[0], in[1], in[2], cropped_opts);
+}
+
+TEST(test_conv2d_skips_taps_that_read_only_padding)
+{
+    /* height 1 with kernel 5 and padding 2: only tap 2 reads the input; width 2 with kernel
+     * 3, padding 1, stride 2: taps 1 and 2 */
+    dc_tensor *x = dc_requires_grad(dc_randn(NULL, DC_F64, DC_SHAPE(2, 3, 1, 2)), true);
+    dc_tensor *w = dc_requires_grad(dc_randn(NULL, DC_F64, DC_SHAPE(4, 3, 5, 3)), true);
+    dc_tensor *b = dc_requires_grad(dc_randn(NULL, DC_F64, DC_SHAPE(4)), true);
+    dc_tensor *padded = dc_zeros(DC_F64, DC_SHAPE(2, 3, 5, 4));
+    REQUIRE(dc_copy_(dc_slice(dc_slice(padded, 2, 2, 3, 1), 3, 1, 3, 1), x) == 0);
+    dc_conv2d_opts unpadded = cropped_opts;
+    unpadded.padding[0] = unpadded.padding[1] = 0;
+    dc_tensor *y = conv2d_cropped((dc_tensor *[]){x, w, b}, NULL);
+    dc_tensor *y_ref = dc_conv2d(padded, w, b, unpadded);
+    REQUIRE(y && y_ref && dc_same_shape(y, y_ref));
+    double *got = dc_test_values(y), *want = dc_test_values(y_ref);
+    REQUIRE(got && want);
+    CHECK_ALLCLOSE("cropped vs explicitly padded", got, want, dc_numel(y), 1e-12, 1e-12);
+    free(got);
+    free(want);
+    CHECK_GRADIENTS("conv2d_cropped_kernel", conv2d_cropped, NULL, 3, ((dc_tensor *[]){x, w, b}),
+                    NULL);
+}
+
 /* A transposed (non-contiguous) input and weight give the same result and gradients as
  * their contiguous copies; the gradient check runs on the views themselves. */
 static dc_tensor *conv2d_pad1(dc_tensor *const *in, void *ctx)

@@ -242,11 +242,63 @@ static slot_layout slot_of(const dc_conv_shape *s, size_t es, dc_conv_pass pass,
     return l;
 }
 
+/* Taps that read only padding, for every output position, add nothing: ResNet-18's 3x3
+ * convs on 1x1 maps use only the centre tap, and im2col + GEMM would spend 9x the work on
+ * zeros. The taps that read something form a window [kh0, kh1) x [kw0, kw1) (the input rows
+ * a tap reads shift with it); a call whose window is smaller than the kernel runs as the
+ * convolution with the kernel cropped to it and the padding reduced to match, so every
+ * tap keeps its offset. Returns s itself when nothing is cropped, else fills *cropped. */
+static void tap_window(int64_t out, int64_t in, int64_t stride, int64_t kernel, int64_t dil,
+                       int64_t pad, int64_t *k0, int64_t *k1)
+{
+    *k0 = kernel, *k1 = 0;
+    for (int64_t k = 0; k < kernel; k++) {
+        int64_t lo, hi;
+        valid_range(out, in, stride, k * dil - pad, &lo, &hi);
+        if (lo < hi) *k0 = *k0 < k ? *k0 : k, *k1 = k + 1;
+    }
+    if (*k0 >= *k1) *k0 = 0, *k1 = kernel; /* nothing valid (empty output): keep the kernel */
+}
+
+static const dc_conv_shape *crop_kernel(const dc_conv_shape *s, dc_conv_shape *cropped,
+                                        int64_t *kh0, int64_t *kw0)
+{
+    int64_t kh1, kw1;
+    tap_window(s->out_h, s->in_h, s->stride_h, s->kernel_h, s->dil_h, s->pad_h, kh0, &kh1);
+    tap_window(s->out_w, s->in_w, s->stride_w, s->kernel_w, s->dil_w, s->pad_w, kw0, &kw1);
+    if (kh1 - *kh0 == s->kernel_h && kw1 - *kw0 == s->kernel_w) return s;
+    *cropped = *s;
+    cropped->kernel_h = kh1 - *kh0, cropped->kernel_w = kw1 - *kw0;
+    cropped->pad_h = s->pad_h - *kh0 * s->dil_h, cropped->pad_w = s->pad_w - *kw0 * s->dil_w;
+    return cropped;
+}
+
+/* Between a full weight [Cout, Cin/G, KH, KW] and its cropped window [.., kh, kw] at
+ * (kh0, kw0): from_full copies the window out of `from`, else `to` is the full weight and
+ * gets the window with zeros around it (the gradient of the taps that read only padding). */
+static void copy_window(const dc_conv_shape *full, const dc_conv_shape *win, int64_t kh0,
+                        int64_t kw0, size_t es, const char *from, char *to, bool from_full)
+{
+    const int64_t planes = full->out_channels * (full->in_channels / full->groups);
+    if (!from_full) memset(to, 0, (size_t)(planes * full->kernel_h * full->kernel_w) * es);
+    for (int64_t p = 0; p < planes; p++)
+        for (int64_t kh = 0; kh < win->kernel_h; kh++) {
+            const size_t at_full = (size_t)((p * full->kernel_h + kh0 + kh) * full->kernel_w + kw0),
+                         at_win = (size_t)((p * win->kernel_h + kh) * win->kernel_w);
+            memcpy(to + (from_full ? at_win : at_full) * es, from + (from_full ? at_full : at_win) * es,
+                   (size_t)win->kernel_w * es);
+        }
+}
+
 size_t dc_conv_scratch_bytes(const dc_conv_shape *s, bool f64, dc_conv_pass pass)
 {
     const size_t es = f64 ? 8 : 4;
-    const conv_plan p = plan_of(s, es);
-    return (size_t)p.threads * slot_of(s, es, pass, p).total;
+    dc_conv_shape cropped;
+    int64_t kh0, kw0;
+    const dc_conv_shape *run_shape = crop_kernel(s, &cropped, &kh0, &kw0);
+    const conv_plan p = plan_of(run_shape, es);
+    const size_t window = run_shape != s ? round_up64((size_t)weight_count(run_shape) * es) : 0;
+    return (size_t)p.threads * slot_of(run_shape, es, pass, p).total + window;
 }
 
 typedef struct {
@@ -474,10 +526,18 @@ DEFINE_SUM_PARTIALS(double, f64)
 
 static void run(conv_job *j)
 {
-    const dc_conv_shape *s = j->s;
+    const dc_conv_shape *full = j->s;
+    dc_conv_shape cropped;
+    int64_t kh0, kw0;
+    const dc_conv_shape *s = j->s = crop_kernel(full, &cropped, &kh0, &kw0);
     j->es = j->f64 ? 8 : 4;
     j->plan = plan_of(s, j->es);
     j->slot = slot_of(s, j->es, j->pass, j->plan);
+    char *window = j->scratch + (size_t)j->plan.threads * j->slot.total, *full_dw = j->out;
+    if (s != full) { /* run on the cropped weight (see crop_kernel) */
+        if (j->pass == DC_CONV_BACKWARD_WEIGHT) j->out = window;
+        else copy_window(full, s, kh0, kw0, j->es, j->w, window, true), j->w = window;
+    }
     const int64_t nblocks = (s->batch + j->plan.block - 1) / j->plan.block;
     const size_t dw_bytes = (size_t)weight_count(s) * j->es;
     if (j->pass == DC_CONV_BACKWARD_WEIGHT) { /* see backward_weight_block */
@@ -490,9 +550,12 @@ static void run(conv_job *j)
     if (j->plan.threads == 1)
         for (int64_t b = 0; b < nblocks; b++) run_block(j, b, j->scratch);
     else dc_parallel_for(nblocks, 1, block_range, j);
-    if (!j->slot.dw) return;
-    if (j->f64) sum_partials_f64(j, (double *)j->out);
-    else sum_partials_f32(j, (float *)j->out);
+    if (j->slot.dw) {
+        if (j->f64) sum_partials_f64(j, (double *)j->out);
+        else sum_partials_f32(j, (float *)j->out);
+    }
+    if (s != full && j->pass == DC_CONV_BACKWARD_WEIGHT)
+        copy_window(full, s, kh0, kw0, j->es, window, full_dw, false);
 }
 
 void dc_conv_forward(const dc_conv_shape *s, bool f64, const void *x, const void *w,
