@@ -281,12 +281,15 @@ static void copy_window(const dc_conv_shape *full, const dc_conv_shape *win, int
 {
     const int64_t planes = full->out_channels * (full->in_channels / full->groups);
     if (!from_full) memset(to, 0, (size_t)(planes * full->kernel_h * full->kernel_w) * es);
+    /* windows are a few elements wide (often 1): copy 32-bit words inline, not by memcpy */
+    const int64_t words = win->kernel_w * (int64_t)(es / 4);
     for (int64_t p = 0; p < planes; p++)
         for (int64_t kh = 0; kh < win->kernel_h; kh++) {
             const size_t at_full = (size_t)((p * full->kernel_h + kh0 + kh) * full->kernel_w + kw0),
                          at_win = (size_t)((p * win->kernel_h + kh) * win->kernel_w);
-            memcpy(to + (from_full ? at_win : at_full) * es, from + (from_full ? at_full : at_win) * es,
-                   (size_t)win->kernel_w * es);
+            uint32_t *dst = (uint32_t *)(to + (from_full ? at_win : at_full) * es);
+            const uint32_t *src = (const uint32_t *)(from + (from_full ? at_full : at_win) * es);
+            for (int64_t i = 0; i < words; i++) dst[i] = src[i];
         }
 }
 
@@ -333,7 +336,8 @@ static void gemm(const conv_job *j, int64_t M, int64_t N, int64_t K, const void 
         for (int64_t b = 0; b < nb; b++)                                                           \
             for (int64_t c = c0; c < c1; c++) {                                                    \
                 T *tp = t + ((n0 + b) * C + c) * L, *sp = stage + c * ld + b * L;                  \
-                if (to_stage) memcpy(sp, tp, sizeof(T) * (size_t)L);                               \
+                if (to_stage) /* rows are short (L = 1..256): a loop beats a memcpy call */     \
+                    for (int64_t l = 0; l < L; l++) sp[l] = tp[l];                                 \
                 else {                                                                             \
                     const T add = bias ? bias[c] : 0;                                              \
                     for (int64_t l = 0; l < L; l++) tp[l] = sp[l] + add;                           \
