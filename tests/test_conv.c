@@ -306,8 +306,9 @@ static bool big_conv_values(dc_dtype dtype, bool transposed, dc_tensor *const *s
 
 /* Big enough for the vectorised GEMM paths, the im2col edges and every threading: at 2
  * threads the first shape runs images in parallel with per-thread dW partials, the second
- * (a large weight on small images) runs one block at a time with every step threaded; at
- * 1 thread both run serially. float32 against float64, the output and every gradient. */
+ * and third (large weights on small images; the third's kernel cropped to the taps that
+ * read the 2x2 images) run one block at a time with every step threaded; at 1 thread all
+ * run serially. float32 against float64, the output and every gradient. */
 TEST(test_conv2d_and_transpose_float32_match_float64_with_1_and_2_threads)
 {
     const int threads = dc_get_num_threads();
@@ -317,6 +318,7 @@ TEST(test_conv2d_and_transpose_float32_match_float64_with_1_and_2_threads)
     } shapes[] = {
         {{3, 16, 19, 21}, {24, 8, 3, 3}, {16, 12, 3, 3}, 24},
         {{4, 64, 5, 5}, {96, 32, 3, 3}, {64, 48, 3, 3}, 96},
+        {{4, 64, 2, 2}, {128, 32, 3, 3}, {64, 64, 3, 3}, 128},
     };
     for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++)
         for (int transposed = 0; transposed <= 1; transposed++) {
