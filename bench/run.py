@@ -348,12 +348,18 @@ def main():
         "GFLOP/s of training rows count matmul/conv FLOPs (3x forward). "
         "spread = (max-min)/median of the repetitions, n = repetitions per side.",
     ]
-    busy = [float(v) for v in (load_before.split()[:1] + load_average().split()[:1])
-            if v.replace(".", "", 1).isdigit()]
-    if busy and max(busy) > 0.5:
-        lines.append(f"\nwarning: the machine was busy (1-min load average up to {max(busy):.2f} "
-                     f"on {os.cpu_count()} CPUs): other jobs share the cores, so times are "
-                     "noisy and ratios less certain; rerun on an idle machine for quotable numbers.")
+    # Other jobs: the load before the run, or after it beyond the benchmark's own threads
+    # (the 1-min average at the end still counts them).
+    def first(load):
+        value = load.split()[:1]
+        return float(value[0]) if value and value[0].replace(".", "", 1).isdigit() else None
+    before, after = first(load_before), first(load_average())
+    others = max([v for v in (before, after - args.threads if after is not None else None)
+                  if v is not None], default=None)
+    if others is not None and others > 0.5:
+        lines.append(f"\nwarning: the machine was busy (other jobs' 1-min load average up to "
+                     f"{others:.2f} on {os.cpu_count()} CPUs): times are noisy and ratios less "
+                     "certain; rerun on an idle machine for quotable numbers.")
     report = "\n".join(lines)
     print(report)
     if args.markdown:
