@@ -190,6 +190,7 @@ static size_t round_up64(size_t n) { return (n + 63) & ~(size_t)63; }
  * im2col, col2im and restaging over channels). */
 typedef struct {
     int threads;
+    int64_t per_slot; /* images each slot runs (the last one may get fewer) */
     int64_t block;
 } conv_plan;
 
@@ -204,13 +205,13 @@ static conv_plan plan_of(const dc_conv_shape *s, size_t es)
     const double taps = (double)(s->in_channels * s->kernel_h * s->kernel_w);
     const double positions = (double)s->batch * (double)(s->out_h * s->out_w);
     const double work = positions * (double)s->out_channels * taps / (double)s->groups;
-    conv_plan p = {1, 1};
+    conv_plan p = {1, s->batch, 1};
     if (nthreads > 1 && s->batch >= nthreads && work >= PARALLEL_MIN_WORK &&
         (double)weight_count(s) * nthreads * IMAGES_MAX_WEIGHT_SHARE <= positions * taps)
         p.threads = nthreads;
     /* images per slot, cut into equal blocks under the cap (a shared block gets every
      * thread's share of the cap) */
-    const int64_t per_slot = (s->batch + p.threads - 1) / p.threads;
+    const int64_t per_slot = p.per_slot = (s->batch + p.threads - 1) / p.threads;
     const size_t cap_bytes = BLOCK_COLS_BYTES * (size_t)(p.threads == 1 ? nthreads : 1);
     const size_t image_cols = (size_t)(taps * (double)(s->out_h * s->out_w)) * es;
     const int64_t max_block = image_cols ? (int64_t)(cap_bytes / image_cols) : per_slot;
@@ -511,27 +512,34 @@ static void backward_weight_block(const conv_job *j, int64_t n0, int64_t nb, cha
              dw + (size_t)(g * Cout_g * Kg) * j->es, Kg, 1);
 }
 
-static void run_block(const conv_job *j, int64_t block, char *slot)
+/* Images [n0, n1) in blocks, in one slot. */
+static void run_blocks(const conv_job *j, int64_t n0, int64_t n1, char *slot)
 {
-    const int64_t n0 = block * j->plan.block;
-    const int64_t nb = n0 + j->plan.block <= j->s->batch ? j->plan.block : j->s->batch - n0;
-    switch (j->pass) {
-    case DC_CONV_FORWARD: forward_block(j, n0, nb, slot); break;
-    case DC_CONV_BACKWARD_DATA: backward_data_block(j, n0, nb, slot); break;
-    case DC_CONV_BACKWARD_WEIGHT:
-        backward_weight_block(j, n0, nb, slot,
-                              j->slot.dw ? slot + j->slot.cols + j->slot.stage : j->out);
-        break;
+    for (; n0 < n1; n0 += j->plan.block) {
+        const int64_t nb = n1 - n0 < j->plan.block ? n1 - n0 : j->plan.block;
+        switch (j->pass) {
+        case DC_CONV_FORWARD: forward_block(j, n0, nb, slot); break;
+        case DC_CONV_BACKWARD_DATA: backward_data_block(j, n0, nb, slot); break;
+        case DC_CONV_BACKWARD_WEIGHT:
+            backward_weight_block(j, n0, nb, slot,
+                                  j->slot.dw ? slot + j->slot.cols + j->slot.stage : j->out);
+            break;
+        }
     }
 }
 
-/* A range of blocks on one thread, with that thread's slot (serial GEMMs: nested pool
- * calls run inline). */
-static void block_range(void *ctx, int64_t begin, int64_t end, int tid)
+/* Slots [begin, end), each its share of the images in its own blocks (serial GEMMs: nested
+ * pool calls run inline). Whole shares, not blocks, are dealt out, so the threads' image
+ * counts differ by at most one whatever the block size. */
+static void slot_range(void *ctx, int64_t begin, int64_t end, int tid)
 {
     const conv_job *j = ctx;
     char *slot = j->scratch + (size_t)tid * j->slot.total;
-    for (int64_t b = begin; b < end; b++) run_block(j, b, slot);
+    for (int64_t t = begin; t < end; t++) {
+        const int64_t n0 = t * j->plan.per_slot, n1 = n0 + j->plan.per_slot;
+        run_blocks(j, n0 < j->s->batch ? n0 : j->s->batch, n1 < j->s->batch ? n1 : j->s->batch,
+                   slot);
+    }
 }
 
 /* dW = the sum of the slots' partials */
@@ -562,18 +570,16 @@ static void run(conv_job *j)
         if (j->pass == DC_CONV_BACKWARD_WEIGHT) j->out = window;
         else copy_window(full, s, kh0, kw0, j->es, j->w, window, true), j->w = window;
     }
-    const int64_t nblocks = (s->batch + j->plan.block - 1) / j->plan.block;
     const size_t dw_bytes = (size_t)weight_count(s) * j->es;
     if (j->pass == DC_CONV_BACKWARD_WEIGHT) { /* see backward_weight_block */
         if (j->slot.dw) /* partials of threads that get no block must read as 0 too */
             for (int t = 0; t < j->plan.threads; t++)
                 memset(j->scratch + (size_t)t * j->slot.total + j->slot.cols + j->slot.stage, 0,
                        dw_bytes);
-        else if (nblocks == 0) memset(j->out, 0, dw_bytes); /* empty batch */
+        else if (s->batch == 0) memset(j->out, 0, dw_bytes); /* no block runs */
     }
-    if (j->plan.threads == 1)
-        for (int64_t b = 0; b < nblocks; b++) run_block(j, b, j->scratch);
-    else dc_parallel_for(nblocks, 1, block_range, j);
+    if (j->plan.threads == 1) run_blocks(j, 0, s->batch, j->scratch);
+    else dc_parallel_for(j->plan.threads, 1, slot_range, j);
     if (j->slot.dw) {
         if (j->f64) sum_partials_f64(j, (double *)j->out);
         else sum_partials_f32(j, (float *)j->out);
