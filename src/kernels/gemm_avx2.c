@@ -15,63 +15,19 @@
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 
+#define KERNEL_NAME sgemm_kernel_6x16
 #define MR 6
 #define NV 2 /* ymm vectors per row of the tile */
-#define NR (NV * 8)
-
-static void sgemm_kernel_6x16(int64_t k, const float *restrict a, const float *restrict b,
-                               float *restrict c, int64_t rsc, float alpha, float beta)
-{
-    __m256 acc[MR][NV];
-#pragma GCC unroll 32
-    for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
-        for (int j = 0; j < NV; j++)
-            acc[i][j] = _mm256_setzero_ps();
-
-    /* Warm the C tile while the k loop runs: it is read only at the end. */
-#pragma GCC unroll 32
-    for (int i = 0; i < MR; i++) {
-        _mm_prefetch((const char *)(c + i * rsc), _MM_HINT_T0);
-        _mm_prefetch((const char *)(c + i * rsc + NR - 1), _MM_HINT_T0); /* row's last line */
-    }
-
-#pragma GCC unroll 2
-    for (int64_t p = 0; p < k; p++) {
-        __m256 brow[NV];
-#pragma GCC unroll 4
-        for (int j = 0; j < NV; j++)
-            brow[j] = _mm256_load_ps(b + j * 8);
-#pragma GCC unroll 32
-        for (int i = 0; i < MR; i++) {
-            __m256 ai = _mm256_set1_ps(a[i]);
-#pragma GCC unroll 4
-            for (int j = 0; j < NV; j++)
-                acc[i][j] = _mm256_fmadd_ps(ai, brow[j], acc[i][j]);
-        }
-        a += MR;
-        b += NR;
-    }
-
-    __m256 valpha = _mm256_set1_ps(alpha);
-    if (beta == 0.0f) { /* C is write-only: NaNs already there must not leak through */
-#pragma GCC unroll 32
-        for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
-            for (int j = 0; j < NV; j++)
-                _mm256_storeu_ps(c + i * rsc + j * 8, _mm256_mul_ps(valpha, acc[i][j]));
-    } else {
-        __m256 vbeta = _mm256_set1_ps(beta);
-#pragma GCC unroll 32
-        for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
-            for (int j = 0; j < NV; j++) {
-                float *cij = c + i * rsc + j * 8;
-                __m256 scaled_c = _mm256_mul_ps(vbeta, _mm256_loadu_ps(cij));
-                _mm256_storeu_ps(cij, _mm256_fmadd_ps(valpha, acc[i][j], scaled_c));
-            }
-    }
-}
+#define VW 8
+#define VEC __m256
+#define V_ZERO() _mm256_setzero_ps()
+#define V_SET1(x) _mm256_set1_ps(x)
+#define V_LOAD(p) _mm256_load_ps(p)
+#define V_LOADU(p) _mm256_loadu_ps(p)
+#define V_STOREU(p, v) _mm256_storeu_ps(p, v)
+#define V_MUL(x, y) _mm256_mul_ps(x, y)
+#define V_FMA(x, y, z) _mm256_fmadd_ps(x, y, z)
+#include "gemm_kernel_x86.h"
 
 static const dc_sgemm_config avx2_config = {
     .name = "avx2 6x16",

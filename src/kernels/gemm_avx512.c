@@ -19,63 +19,19 @@
 #if defined(__AVX512F__) && defined(__FMA__)
 #include <immintrin.h>
 
+#define KERNEL_NAME sgemm_kernel_14x32
 #define MR 14
 #define NV 2 /* zmm vectors per row of the tile */
-#define NR (NV * 16)
-
-static void sgemm_kernel_14x32(int64_t k, const float *restrict a, const float *restrict b,
-                               float *restrict c, int64_t rsc, float alpha, float beta)
-{
-    __m512 acc[MR][NV];
-#pragma GCC unroll 32
-    for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
-        for (int j = 0; j < NV; j++)
-            acc[i][j] = _mm512_setzero_ps();
-
-    /* Warm the C tile while the k loop runs: it is read only at the end. */
-#pragma GCC unroll 32
-    for (int i = 0; i < MR; i++) {
-        _mm_prefetch((const char *)(c + i * rsc), _MM_HINT_T0);
-        _mm_prefetch((const char *)(c + i * rsc + NR - 1), _MM_HINT_T0); /* row's last line */
-    }
-
-#pragma GCC unroll 2
-    for (int64_t p = 0; p < k; p++) {
-        __m512 brow[NV];
-#pragma GCC unroll 4
-        for (int j = 0; j < NV; j++)
-            brow[j] = _mm512_load_ps(b + j * 16);
-#pragma GCC unroll 32
-        for (int i = 0; i < MR; i++) {
-            __m512 ai = _mm512_set1_ps(a[i]);
-#pragma GCC unroll 4
-            for (int j = 0; j < NV; j++)
-                acc[i][j] = _mm512_fmadd_ps(ai, brow[j], acc[i][j]);
-        }
-        a += MR;
-        b += NR;
-    }
-
-    __m512 valpha = _mm512_set1_ps(alpha);
-    if (beta == 0.0f) { /* C is write-only: NaNs already there must not leak through */
-#pragma GCC unroll 32
-        for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
-            for (int j = 0; j < NV; j++)
-                _mm512_storeu_ps(c + i * rsc + j * 16, _mm512_mul_ps(valpha, acc[i][j]));
-    } else {
-        __m512 vbeta = _mm512_set1_ps(beta);
-#pragma GCC unroll 32
-        for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
-            for (int j = 0; j < NV; j++) {
-                float *cij = c + i * rsc + j * 16;
-                __m512 scaled_c = _mm512_mul_ps(vbeta, _mm512_loadu_ps(cij));
-                _mm512_storeu_ps(cij, _mm512_fmadd_ps(valpha, acc[i][j], scaled_c));
-            }
-    }
-}
+#define VW 16
+#define VEC __m512
+#define V_ZERO() _mm512_setzero_ps()
+#define V_SET1(x) _mm512_set1_ps(x)
+#define V_LOAD(p) _mm512_load_ps(p)
+#define V_LOADU(p) _mm512_loadu_ps(p)
+#define V_STOREU(p, v) _mm512_storeu_ps(p, v)
+#define V_MUL(x, y) _mm512_mul_ps(x, y)
+#define V_FMA(x, y, z) _mm512_fmadd_ps(x, y, z)
+#include "gemm_kernel_x86.h"
 
 static const dc_sgemm_config avx512_config = {
     .name = "avx512 14x32",
