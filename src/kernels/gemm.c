@@ -228,21 +228,17 @@ static void pack_panel_transpose_portable(int64_t kc, int width, const float *sr
 static void pack_panel_strided(int64_t kc, int width, int lines, const float *src,
                                int64_t line_stride, int64_t k_stride, float *restrict dst)
 {
-    if (k_stride == 1) { /* the last, partial panel of a row-major operand: read lines in order */
+    if (k_stride == 1) /* the last, partial panel of a row-major operand: read lines in order */
         for (int l = 0; l < lines; l++)
             for (int64_t p = 0; p < kc; p++)
                 dst[p * width + l] = src[l * line_stride + p];
+    else
         for (int64_t p = 0; p < kc; p++)
-            for (int l = lines; l < width; l++)
-                dst[p * width + l] = 0.0f;
-        return;
-    }
-    for (int64_t p = 0; p < kc; p++) {
-        for (int l = 0; l < lines; l++)
-            dst[p * width + l] = src[l * line_stride + p * k_stride];
+            for (int l = 0; l < lines; l++)
+                dst[p * width + l] = src[l * line_stride + p * k_stride];
+    for (int64_t p = 0; p < kc; p++)
         for (int l = lines; l < width; l++)
             dst[p * width + l] = 0.0f;
-    }
 }
 
 /* A(0:mc, 0:kc) -> ceil(mc/mr) micro-panels of kc x mr, rows past mc zeroed. */

@@ -293,15 +293,17 @@ static void copy_window_range(void *ctx, int64_t p0, int64_t p1, int tid)
     (void)tid;
     const window_copy *c = ctx;
     const int64_t KH = c->full->kernel_h, KW = c->full->kernel_w;
-    if (!c->from_full) memset(c->to + (size_t)(p0 * KH * KW) * c->es, 0, (size_t)((p1 - p0) * KH * KW) * c->es);
+    const int64_t kh = c->win->kernel_h, kw = c->win->kernel_w;
+    if (!c->from_full)
+        memset(c->to + (size_t)(p0 * KH * KW) * c->es, 0, (size_t)((p1 - p0) * KH * KW) * c->es);
     /* windows are a few elements wide (often 1): copy 32-bit words inline, not by memcpy */
-    const int64_t words = c->win->kernel_w * (int64_t)(c->es / 4);
+    const int64_t words = kw * (int64_t)(c->es / 4);
     for (int64_t p = p0; p < p1; p++)
-        for (int64_t kh = 0; kh < c->win->kernel_h; kh++) {
-            const size_t at_full = (size_t)((p * KH + c->kh0 + kh) * KW + c->kw0),
-                         at_win = (size_t)((p * c->win->kernel_h + kh) * c->win->kernel_w);
-            uint32_t *dst = (uint32_t *)(c->to + (c->from_full ? at_win : at_full) * c->es);
-            const uint32_t *src = (const uint32_t *)(c->from + (c->from_full ? at_full : at_win) * c->es);
+        for (int64_t r = 0; r < kh; r++) {
+            const size_t at_full = (size_t)((p * KH + c->kh0 + r) * KW + c->kw0) * c->es,
+                         at_win = (size_t)((p * kh + r) * kw) * c->es;
+            uint32_t *dst = (uint32_t *)(c->to + (c->from_full ? at_win : at_full));
+            const uint32_t *src = (const uint32_t *)(c->from + (c->from_full ? at_full : at_win));
             for (int64_t i = 0; i < words; i++) dst[i] = src[i];
         }
 }
@@ -311,7 +313,8 @@ static void copy_window(const dc_conv_shape *full, const dc_conv_shape *win, int
 {
     window_copy c = {full, win, kh0, kw0, es, from, to, from_full};
     const int64_t planes = full->out_channels * (full->in_channels / full->groups);
-    dc_parallel_for(planes, 1 + (1 << 14) / (full->kernel_h * full->kernel_w), copy_window_range, &c);
+    const int64_t grain = 1 + (1 << 14) / (full->kernel_h * full->kernel_w);
+    dc_parallel_for(planes, grain, copy_window_range, &c);
 }
 
 size_t dc_conv_scratch_bytes(const dc_conv_shape *s, bool f64, dc_conv_pass pass)
@@ -398,53 +401,42 @@ typedef struct {
     const int64_t *table; /* NULL: the row-by-row im2col */
 } step_job;
 
-static void step_range(void *ctx, int64_t c0, int64_t c1, int tid)
-{
-    (void)tid;
-    const step_job *t = ctx;
-    const conv_job *j = t->j;
-    const dc_conv_shape *s = j->s;
-    const int64_t HW = s->in_h * s->in_w, L = s->out_h * s->out_w;
-    const size_t image_off = (size_t)(t->n0 * s->in_channels * HW) * j->es;
-    switch (t->step) {
-    case STEP_IM2COL:
-        if (j->f64) {
-            const double *x = (const double *)(j->image_in + image_off);
-            if (t->table) im2col_table_f64(s, t->table, x, t->nb, (double *)t->cols, c0, c1);
-            else im2col_channels_f64(s, x, t->nb, (double *)t->cols, c0, c1);
-        } else {
-            const float *x = (const float *)(j->image_in + image_off);
-            if (t->table) im2col_table_f32(s, t->table, x, t->nb, (float *)t->cols, c0, c1);
-            else im2col_channels_f32(s, x, t->nb, (float *)t->cols, c0, c1);
-        }
-        break;
-    case STEP_COL2IM:
-        if (j->f64) {
-            double *x = (double *)(j->out + image_off);
-            fill_planes_f64(x, t->nb, s->in_channels, HW, (const double *)j->bias, c0, c1);
-            if (t->table) col2im_table_f64(s, t->table, (const double *)t->cols, t->nb, x, c0, c1);
-            else col2im_channels_f64(s, (const double *)t->cols, t->nb, x, c0, c1);
-        } else {
-            float *x = (float *)(j->out + image_off);
-            fill_planes_f32(x, t->nb, s->in_channels, HW, (const float *)j->bias, c0, c1);
-            if (t->table) col2im_table_f32(s, t->table, (const float *)t->cols, t->nb, x, c0, c1);
-            else col2im_channels_f32(s, (const float *)t->cols, t->nb, x, c0, c1);
-        }
-        break;
-    case STEP_TO_STAGE:
-    case STEP_FROM_STAGE: {
-        const bool to_stage = t->step == STEP_TO_STAGE;
-        void *tensor = to_stage ? (void *)j->cols_in : (void *)j->out;
-        if (j->f64)
-            restage_f64(tensor, (double *)t->stage, t->n0, t->nb, s->out_channels, L,
-                        (const double *)j->bias, to_stage, c0, c1);
-        else
-            restage_f32(tensor, (float *)t->stage, t->n0, t->nb, s->out_channels, L,
-                        (const float *)j->bias, to_stage, c0, c1);
-        break;
+#define DEFINE_STEP_RANGE(T, SUFFIX)                                                               \
+    static void step_range_##SUFFIX(void *ctx, int64_t c0, int64_t c1, int tid)                    \
+    {                                                                                              \
+        (void)tid;                                                                                 \
+        const step_job *t = ctx;                                                                   \
+        const conv_job *j = t->j;                                                                  \
+        const dc_conv_shape *s = j->s;                                                             \
+        const int64_t HW = s->in_h * s->in_w, L = s->out_h * s->out_w;                             \
+        const int64_t image_off = t->n0 * s->in_channels * HW;                                     \
+        T *cols = (T *)t->cols, *stage = (T *)t->stage;                                            \
+        switch (t->step) {                                                                         \
+        case STEP_IM2COL: {                                                                        \
+            const T *x = (const T *)j->image_in + image_off;                                       \
+            if (t->table) im2col_table_##SUFFIX(s, t->table, x, t->nb, cols, c0, c1);              \
+            else im2col_channels_##SUFFIX(s, x, t->nb, cols, c0, c1);                              \
+            break;                                                                                 \
+        }                                                                                          \
+        case STEP_COL2IM: {                                                                        \
+            T *x = (T *)j->out + image_off;                                                        \
+            fill_planes_##SUFFIX(x, t->nb, s->in_channels, HW, (const T *)j->bias, c0, c1);        \
+            if (t->table) col2im_table_##SUFFIX(s, t->table, cols, t->nb, x, c0, c1);              \
+            else col2im_channels_##SUFFIX(s, cols, t->nb, x, c0, c1);                              \
+            break;                                                                                 \
+        }                                                                                          \
+        case STEP_TO_STAGE:                                                                        \
+            restage_##SUFFIX((T *)j->cols_in, stage, t->n0, t->nb, s->out_channels, L, NULL, true, \
+                             c0, c1);                                                              \
+            break;                                                                                 \
+        case STEP_FROM_STAGE:                                                                      \
+            restage_##SUFFIX((T *)j->out, stage, t->n0, t->nb, s->out_channels, L,                 \
+                             (const T *)j->bias, false, c0, c1);                                   \
+            break;                                                                                 \
+        }                                                                                          \
     }
-    }
-}
+DEFINE_STEP_RANGE(float, f32)
+DEFINE_STEP_RANGE(double, f64)
 
 /* One step over all its channels: threaded when the plan shares blocks (a call from inside
  * a per-thread block runs inline), in chunks of at least ~16k elements. */
@@ -461,7 +453,8 @@ static void run_step(const conv_job *j, block_step step, int64_t n0, int64_t nb,
         build_table(s, nb, table);
     }
     step_job t = {j, step, n0, nb, slot, slot + j->slot.cols, table};
-    dc_parallel_for(channels, 1 + (1 << 14) / (per_channel > 0 ? per_channel : 1), step_range, &t);
+    dc_parallel_for(channels, 1 + (1 << 14) / (per_channel > 0 ? per_channel : 1),
+                    j->f64 ? step_range_f64 : step_range_f32, &t);
 }
 
 /* Sizes shared by the passes: per group, W_g is [Cout_g, Kg] and columns are [Kg, ld]. */
