@@ -139,8 +139,10 @@ typedef struct {
 } rownorm_job;
 
 #define DEFINE_ROWNORM_KERNELS(T)                                                                  \
-    static void rownorm_forward_##T(const rownorm_job *j, int64_t r0, int64_t r1)                  \
+    static void rownorm_forward_##T(void *ctx, int64_t r0, int64_t r1, int tid)                    \
     {                                                                                              \
+        (void)tid;                                                                                 \
+        const rownorm_job *j = ctx;                                                                \
         const int64_t D = j->D, L = j->L, Cg = D / L;                                              \
         for (int64_t r = r0; r < r1; r++) {                                                        \
             const T *restrict x = (const T *)j->x + r * D;                                         \
@@ -207,27 +209,15 @@ typedef struct {
                     }                                                                              \
             }                                                                                      \
         }                                                                                          \
+    }                                                                                              \
+    static void rownorm_backward_blocks_##T(void *ctx, int64_t b0, int64_t b1, int tid)            \
+    {                                                                                              \
+        (void)tid;                                                                                 \
+        for (int64_t block = b0; block < b1; block++) rownorm_backward_##T(ctx, block);            \
     }
 DEFINE_ROWNORM_KERNELS(float)
 DEFINE_ROWNORM_KERNELS(double)
 
-static void rownorm_forward_range(void *ctx, int64_t r0, int64_t r1, int tid)
-{
-    (void)tid;
-    const rownorm_job *j = ctx;
-    if (j->dtype == DC_F32) rownorm_forward_float(j, r0, r1);
-    else rownorm_forward_double(j, r0, r1);
-}
-
-static void rownorm_backward_range(void *ctx, int64_t b0, int64_t b1, int tid)
-{
-    (void)tid;
-    const rownorm_job *j = ctx;
-    for (int64_t block = b0; block < b1; block++) {
-        if (j->dtype == DC_F32) rownorm_backward_float(j, block);
-        else rownorm_backward_double(j, block);
-    }
-}
 
 /* Reduce the per-block partials [nblocks][C] into the first block's row. */
 static void sum_blocks(double *partials, int64_t nblocks, int64_t C)
@@ -275,7 +265,10 @@ static int rownorm_backward(dc_node *node, dc_tensor *grad_out, dc_tensor **grad
         j.dw = need_w ? partials : NULL;
         j.db = need_b ? partials + j.nblocks * j.C : NULL;
     }
-    if (j.rows * j.D > 0) dc_parallel_for(j.nblocks, 1, rownorm_backward_range, &j);
+    if (j.rows * j.D > 0) dc_parallel_for(j.nblocks, 1,
+                        j.dtype == DC_F32 ? rownorm_backward_blocks_float
+                                          : rownorm_backward_blocks_double,
+                        &j);
     grads[0] = dc__publish(dx);
     int rc = grads[0] ? 0 : -1;
     if (need_w) {
@@ -324,7 +317,8 @@ static dc_tensor *rownorm(const char *name, dc_tensor *x, int64_t D, int64_t gro
                      .rstd = dc_data(rstd)};
     if (n > 0) {
         int64_t grain = NORM_GRAIN / D > 0 ? NORM_GRAIN / D : 1;
-        dc_parallel_for(rows, grain, rownorm_forward_range, &j);
+        dc_parallel_for(rows, grain,
+                        j.dtype == DC_F32 ? rownorm_forward_float : rownorm_forward_double, &j);
     }
     dc_node *node;
     dc_tensor *inputs[3] = {x, weight, bias};
@@ -422,8 +416,10 @@ typedef struct {
 
 /* Channel c of sample n is the L contiguous values at (n * C + c) * L. */
 #define DEFINE_BN_KERNELS(T)                                                                       \
-    static void bn_forward_##T(const bn_job *j, int64_t c0, int64_t c1)                            \
+    static void bn_forward_##T(void *ctx, int64_t c0, int64_t c1, int tid)                         \
     {                                                                                              \
+        (void)tid;                                                                                 \
+        const bn_job *j = ctx;                                                                     \
         const int64_t N = j->N, C = j->C, L = j->L;                                                \
         T *mean = j->mean, *rstd = j->rstd;                                                        \
         for (int64_t c = c0; c < c1; c++) {                                                        \
@@ -447,8 +443,10 @@ typedef struct {
         }                                                                                          \
     }                                                                                              \
                                                                                                    \
-    static void bn_backward_##T(const bn_job *j, int64_t c0, int64_t c1)                           \
+    static void bn_backward_##T(void *ctx, int64_t c0, int64_t c1, int tid)                        \
     {                                                                                              \
+        (void)tid;                                                                                 \
+        const bn_job *j = ctx;                                                                     \
         const int64_t N = j->N, C = j->C, L = j->L, M = N * L;                                     \
         for (int64_t c = c0; c < c1; c++) {                                                        \
             const T m = ((const T *)j->mean)[c], rstd = ((const T *)j->rstd)[c];                   \
@@ -479,21 +477,6 @@ typedef struct {
 DEFINE_BN_KERNELS(float)
 DEFINE_BN_KERNELS(double)
 
-static void bn_forward_range(void *ctx, int64_t c0, int64_t c1, int tid)
-{
-    (void)tid;
-    const bn_job *j = ctx;
-    if (j->dtype == DC_F32) bn_forward_float(j, c0, c1);
-    else bn_forward_double(j, c0, c1);
-}
-
-static void bn_backward_range(void *ctx, int64_t c0, int64_t c1, int tid)
-{
-    (void)tid;
-    const bn_job *j = ctx;
-    if (j->dtype == DC_F32) bn_backward_float(j, c0, c1);
-    else bn_backward_double(j, c0, c1);
-}
 
 static int64_t bn_grain(const bn_job *j)
 {
@@ -528,7 +511,8 @@ static int batch_norm_backward(dc_node *node, dc_tensor *grad_out, dc_tensor **g
                 .dx = dc_data(dx),
                 .dw = sums,
                 .db = sums + node->i[1]};
-    if (dc_numel(x) > 0) dc_parallel_for(j.C, bn_grain(&j), bn_backward_range, &j);
+    if (dc_numel(x) > 0) dc_parallel_for(j.C, bn_grain(&j),
+                        j.dtype == DC_F32 ? bn_backward_float : bn_backward_double, &j);
     grads[0] = dc__publish(dx);
     int rc = grads[0] ? 0 : -1;
     if (dc__needs_grad(node, 1) && !(grads[1] = tensor_from_doubles(node->inputs[1], j.dw)))
@@ -621,7 +605,8 @@ dc_tensor *dc_batch_norm(dc_tensor *x, dc_tensor *running_mean, dc_tensor *runni
                 .mean = dc_data(mean),
                 .rstd = dc_data(rstd),
                 .batch_var = batch_var};
-    if (dc_numel(x) > 0) dc_parallel_for(C, bn_grain(&j), bn_forward_range, &j);
+    if (dc_numel(x) > 0) dc_parallel_for(C, bn_grain(&j),
+                        j.dtype == DC_F32 ? bn_forward_float : bn_forward_double, &j);
     /* running = (1 - momentum) * running + momentum * batch, with the unbiased variance */
     if (training && running_mean) {
         const double unbias = (double)(N * L) / (double)(N * L - 1);
