@@ -107,4 +107,32 @@ static inline bool bench_time_steps(const char *name, int warmup, int reps, benc
     return ok;
 }
 
+/* A program's workloads by name. bench_main parses the options, sets up, and runs the
+ * workloads named on the command line in order; exit status 1 at the first unknown name
+ * or failure. */
+typedef struct {
+    const char *name;
+    int (*run)(const bench_options *opt); /* 0 on success */
+} bench_workload;
+
+static inline int bench_main(int argc, char **argv, const bench_workload *workloads, size_t n)
+{
+    bench_options opt;
+    if (bench_parse_options(argc, argv, &opt) != 0 || bench_setup(&opt) != 0) return 1;
+    for (int i = opt.first_positional; i < argc; i++) {
+        const bench_workload *w = NULL;
+        for (size_t k = 0; k < n && !w; k++)
+            if (strcmp(argv[i], workloads[k].name) == 0) w = &workloads[k];
+        if (!w) {
+            fprintf(stderr, "%s: unknown workload '%s' (", argv[0], argv[i]);
+            for (size_t k = 0; k < n; k++)
+                fprintf(stderr, "%s%s", k ? ", " : "", workloads[k].name);
+            fprintf(stderr, ")\n");
+            return 1;
+        }
+        if (w->run(&opt) != 0) return 1;
+    }
+    return 0;
+}
+
 #endif

@@ -113,16 +113,7 @@ static int bench_generate(const bench_options *opt)
 
 int main(int argc, char **argv)
 {
-    bench_options opt;
-    if (bench_parse_options(argc, argv, &opt) != 0 || bench_setup(&opt) != 0) return 1;
-    int rc = 0;
-    for (int i = opt.first_positional; i < argc && rc == 0; i++) {
-        if (strcmp(argv[i], "gpt2_step") == 0) rc = bench_gpt2_step(&opt) != 0;
-        else if (strcmp(argv[i], "gpt_generate") == 0) rc = bench_generate(&opt) != 0;
-        else {
-            fprintf(stderr, "bench_gpt2: unknown workload '%s' (gpt2_step, gpt_generate)\n", argv[i]);
-            rc = 1;
-        }
-    }
-    return rc;
+    static const bench_workload workloads[] = {{"gpt2_step", bench_gpt2_step},
+                                               {"gpt_generate", bench_generate}};
+    return bench_main(argc, argv, workloads, sizeof workloads / sizeof *workloads);
 }

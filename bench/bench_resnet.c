@@ -53,15 +53,6 @@ static int bench_resnet18(const bench_options *opt)
 
 int main(int argc, char **argv)
 {
-    bench_options opt;
-    if (bench_parse_options(argc, argv, &opt) != 0 || bench_setup(&opt) != 0) return 1;
-    int rc = 0;
-    for (int i = opt.first_positional; i < argc && rc == 0; i++) {
-        if (strcmp(argv[i], "resnet18") == 0) rc = bench_resnet18(&opt) != 0;
-        else {
-            fprintf(stderr, "bench_resnet: unknown workload '%s' (resnet18)\n", argv[i]);
-            rc = 1;
-        }
-    }
-    return rc;
+    static const bench_workload workloads[] = {{"resnet18", bench_resnet18}};
+    return bench_main(argc, argv, workloads, sizeof workloads / sizeof *workloads);
 }

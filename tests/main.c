@@ -2,8 +2,10 @@
 #include "test.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 typedef struct {
@@ -75,6 +77,34 @@ double *dc_test_values(const dc_tensor *t)
         return NULL;
     }
     return v;
+}
+
+/* Directory holding this binary (e.g. "../build"), found once through /proc/self/exe. */
+static const char *build_dir(void)
+{
+    static char dir[4096];
+    if (!dir[0]) {
+        ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
+        char *slash = n > 0 ? (dir[n] = '\0', strrchr(dir, '/')) : NULL;
+        if (slash) *slash = '\0';
+        else snprintf(dir, sizeof dir, "../build");
+    }
+    return dir;
+}
+
+int dc_test_run_built(const char *command, char *out, size_t size)
+{
+    char line[4352];
+    snprintf(line, sizeof line, "%s/%s 2>&1", build_dir(), command);
+    FILE *pipe = popen(line, "r");
+    if (!pipe) return -1;
+    size_t used = 0, got;
+    char chunk[4096];
+    while ((got = fread(chunk, 1, sizeof chunk, pipe)) > 0) /* drain it all, keep the start */
+        for (size_t i = 0; i < got && used + 1 < size; i++) out[used++] = chunk[i];
+    out[used] = '\0';
+    int status = pclose(pipe);
+    return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 const char *dc_test_tmp_path(char *buf, size_t size, const char *tag)

@@ -75,6 +75,11 @@ const char *dc_test_tmp_path(char *buf, size_t size, const char *tag);
 unsigned char *dc_test_read_file(const char *path, size_t *len);
 bool dc_test_write_file(const char *path, const void *data, size_t len);
 
+/* Run "<build dir>/COMMAND" (the build dir: the one holding this test binary) through the
+ * shell with stderr merged into stdout; keeps the first size - 1 bytes of the output in out
+ * and returns the exit status, -1 if it could not run. */
+int dc_test_run_built(const char *command, char *out, size_t size);
+
 /* Tensor -> malloc'ed double array (caller frees), NULL on error. */
 double *dc_test_values(const dc_tensor *t);
 

@@ -8,20 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-static const char *build_dir(void)
-{
-    static char dir[2048];
-    if (!dir[0]) {
-        ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
-        char *slash = n > 0 ? (dir[n] = '\0', strrchr(dir, '/')) : NULL;
-        if (slash) *slash = '\0';
-        else snprintf(dir, sizeof dir, "../build");
-    }
-    return dir;
-}
 
 /* Run "<build dir>/deepc ARGS" (printf-style) with stderr merged into stdout into out
  * (truncated to size - 1 bytes); returns the exit status, -1 if it could not run. */
@@ -33,16 +20,8 @@ static int deepc(char *out, size_t size, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(line, sizeof line, "%s/deepc %s 2>&1", build_dir(), args);
-    FILE *pipe = popen(line, "r");
-    if (!pipe) return -1;
-    size_t used = 0, got;
-    char chunk[4096];
-    while ((got = fread(chunk, 1, sizeof chunk, pipe)) > 0)
-        for (size_t i = 0; i < got && used + 1 < size; i++) out[used++] = chunk[i];
-    out[used] = '\0';
-    int status = pclose(pipe);
-    return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    snprintf(line, sizeof line, "deepc %s", args);
+    return dc_test_run_built(line, out, size);
 }
 
 enum { OUT_SIZE = 1 << 16 };

@@ -6,38 +6,6 @@
 #include "test.h"
 
 #include <stdlib.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-/* Directory holding this binary (e.g. "../build"), found once through /proc/self/exe. */
-static const char *build_dir(void)
-{
-    static char dir[4096];
-    if (!dir[0]) {
-        ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
-        char *slash = n > 0 ? (dir[n] = '\0', strrchr(dir, '/')) : NULL;
-        if (slash) *slash = '\0';
-        else snprintf(dir, sizeof dir, "../build");
-    }
-    return dir;
-}
-
-/* Run "<build dir>/<command>" with stderr merged into stdout; keeps the first `size` - 1
- * bytes of output in out and returns the exit status (-1 if it could not run). */
-static int run_program(const char *command, char *out, size_t size)
-{
-    char line[4352];
-    snprintf(line, sizeof line, "%s/%s 2>&1", build_dir(), command);
-    FILE *pipe = popen(line, "r");
-    if (!pipe) return -1;
-    size_t used = 0, got;
-    char chunk[4096];
-    while ((got = fread(chunk, 1, sizeof chunk, pipe)) > 0) /* drain it all, keep the start */
-        for (size_t i = 0; i < got && used + 1 < size; i++) out[used++] = chunk[i];
-    out[used] = '\0';
-    int status = pclose(pipe);
-    return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 #define OUTPUT_SIZE 65536
 
@@ -45,7 +13,7 @@ static int run_program(const char *command, char *out, size_t size)
 #define CHECK_PROGRAM(command, want_status, fragment)                                              \
     do {                                                                                           \
         static char out_[OUTPUT_SIZE];                                                             \
-        int status_ = run_program((command), out_, sizeof out_);                                   \
+        int status_ = dc_test_run_built((command), out_, sizeof out_);                             \
         if (status_ != (want_status) || !strstr(out_, (fragment)))                                 \
             dc_test_fail(__FILE__, __LINE__, "'%s' exited %d (want %d), output %s '%s':\n%s",      \
                          (command), status_, (want_status),                                        \
@@ -72,7 +40,7 @@ TEST(test_examples_mlp_modules_trains_and_saves_a_checkpoint)
 TEST(test_examples_spiral_mlp_learns_the_spiral)
 {
     static char out[OUTPUT_SIZE];
-    int status = run_program("examples/spiral_mlp --steps 200 --points 100", out, sizeof out);
+    int status = dc_test_run_built("examples/spiral_mlp --steps 200 --points 100", out, sizeof out);
     CHECK(status == 0);
     const char *line = strstr(out, "held-out accuracy ");
     double accuracy = 0;
