@@ -59,3 +59,14 @@ now = time.perf_counter
 def fail(message):
     print(message, file=sys.stderr)
     sys.exit(1)
+
+
+def main(description, workloads, program):
+    """Parse the options, set up, and run the named workloads ({name: fn(args)}) in order."""
+    args = parse_args(description, "workloads: " + ", ".join(workloads))
+    setup(args)
+    for name in args.workloads:
+        if name not in workloads:
+            fail(f"{program}: unknown workload '{name}' ({', '.join(workloads)})")
+    for name in args.workloads:
+        workloads[name](args)

@@ -151,15 +151,5 @@ def bench_generate(args):
 WORKLOADS = {"gpt2_step": bench_gpt2_step, "gpt_generate": bench_generate}
 
 
-def main():
-    args = common.parse_args(__doc__, "workloads: " + ", ".join(WORKLOADS))
-    common.setup(args)
-    for name in args.workloads:
-        if name not in WORKLOADS:
-            common.fail(f"torch_gpt2: unknown workload '{name}' ({', '.join(WORKLOADS)})")
-    for name in args.workloads:
-        WORKLOADS[name](args)
-
-
 if __name__ == "__main__":
-    main()
+    common.main(__doc__, WORKLOADS, "torch_gpt2")

@@ -104,15 +104,5 @@ def bench_resnet18(args):
 WORKLOADS = {"resnet18": bench_resnet18}
 
 
-def main():
-    args = common.parse_args(__doc__, "workloads: " + ", ".join(WORKLOADS))
-    common.setup(args)
-    for name in args.workloads:
-        if name not in WORKLOADS:
-            common.fail(f"torch_resnet: unknown workload '{name}' ({', '.join(WORKLOADS)})")
-    for name in args.workloads:
-        WORKLOADS[name](args)
-
-
 if __name__ == "__main__":
-    main()
+    common.main(__doc__, WORKLOADS, "torch_resnet")
