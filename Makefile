@@ -47,7 +47,11 @@ TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/%.o)
 EXAMPLES  := $(patsubst examples/%.c,$(BUILD)/examples/%,$(sort $(wildcard examples/*.c)))
 HEADERS   := $(wildcard include/*.h include/deepc/*.h src/*/*.h tools/*.h)
 
-all: $(BUILD)/libdeepc.a $(BUILD)/libdeepc.so $(BUILD)/deepc $(BUILD)/run_tests $(EXAMPLES)
+# The benchmark programs are built with everything else (and by `make test`), so a change
+# that breaks them fails the tests instead of the next `make bench`.
+BENCH_PROGS := $(BUILD)/bench/bench_gemm $(BUILD)/bench/bench_train $(BUILD)/bench/bench_gpt2 $(BUILD)/bench/bench_resnet $(BUILD)/bench/peak_fma
+
+all: $(BUILD)/libdeepc.a $(BUILD)/libdeepc.so $(BUILD)/deepc $(BUILD)/run_tests $(EXAMPLES) $(BENCH_PROGS)
 
 $(BUILD)/%.o: %.c $(HEADERS) Makefile
 	@mkdir -p $(dir $@)
@@ -69,7 +73,7 @@ $(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/libdeepc.a
 $(BUILD)/examples/%: $(BUILD)/examples/%.o $(BUILD)/libdeepc.a
 	$(CC) $(BASE_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-test: $(BUILD)/run_tests $(BUILD)/deepc $(EXAMPLES)
+test: $(BUILD)/run_tests $(BUILD)/deepc $(EXAMPLES) $(BENCH_PROGS)
 	cd tests && ../$(BUILD)/run_tests
 
 asan:
@@ -81,7 +85,6 @@ demo: $(BUILD)/deepc
 
 # Benchmarks: deepc and, when Debian's python3-torch is installed, PyTorch on the same
 # workloads in the same run (bench/run.py; docs/BENCHMARKS.md).
-BENCH_PROGS := $(BUILD)/bench/bench_gemm $(BUILD)/bench/bench_train $(BUILD)/bench/bench_gpt2 $(BUILD)/bench/bench_resnet $(BUILD)/bench/peak_fma
 BENCH_PY    ?= $(firstword $(wildcard /usr/bin/python3) python3)
 
 $(BUILD)/bench/%.o: $(wildcard bench/*.h)

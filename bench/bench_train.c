@@ -45,16 +45,15 @@ static dc_module *build_lenet(dc_rng *rng)
         dc_activation_new(DC_ACT_RELU, 0), dc_linear_new(200, 10, true, rng));
 }
 
-/* Slots for the models that are being built (issue 5, workloads 4 and 5): a GPT-2-124M
- * step (batch 4, context 64) and a ResNet-18 step (3x32x32, batch 32) take other data, so
- * they will get their own programs (bench/bench_gpt2.c, bench/bench_resnet.c) with the
- * same output protocol; bench/run.py already lists them. */
-static const workload workloads[] = {
-    {"mlp", 500, true, build_mlp},
-    {"lenet", 128, false, build_lenet},
-};
+static const workload mlp_workload = {"mlp", 500, true, build_mlp};
+static const workload lenet_workload = {"lenet", 128, false, build_lenet};
 
-/* Fashion-MNIST's training set, or random data of its shape when it is not installed. */
+/* Fashion-MNIST's training set, or random data of its shape when it is not installed.
+ * Loaded once by the first workload that runs; freed at exit. */
+static dc_dataset *training_set;
+
+static void free_training_set(void) { dc_dataset_free(training_set); }
+
 static dc_dataset *load_data(void)
 {
     dc_dataset *ds = dc_fashion_mnist_load(NULL, true);
@@ -93,8 +92,14 @@ static double train_step(dc_module *model, dc_optimizer *opt, dc_tensor *inputs,
     return value;
 }
 
-static int bench_workload(const workload *w, const dc_dataset *ds, const bench_options *opt)
+static int run_epochs(const workload *w, const bench_options *opt)
 {
+    if (!training_set && (training_set = load_data()) != NULL) atexit(free_training_set);
+    const dc_dataset *ds = training_set;
+    if (!ds) {
+        fprintf(stderr, "bench_train: no data: %s\n", dc_last_error());
+        return -1;
+    }
     dc_rng rng;
     dc_rng_seed(&rng, 0);
     dc_module *model = w->build(&rng);
@@ -135,27 +140,11 @@ static int bench_workload(const workload *w, const dc_dataset *ds, const bench_o
     return ok ? 0 : -1;
 }
 
+static int bench_mlp(const bench_options *opt) { return run_epochs(&mlp_workload, opt); }
+static int bench_lenet(const bench_options *opt) { return run_epochs(&lenet_workload, opt); }
+
 int main(int argc, char **argv)
 {
-    bench_options opt;
-    if (bench_parse_options(argc, argv, &opt) != 0 || bench_setup(&opt) != 0) return 1;
-    dc_dataset *ds = load_data();
-    if (!ds) {
-        fprintf(stderr, "bench_train: no data: %s\n", dc_last_error());
-        return 1;
-    }
-    int rc = 0;
-    for (int i = opt.first_positional; i < argc && rc == 0; i++) {
-        const workload *w = NULL;
-        for (size_t j = 0; j < sizeof workloads / sizeof *workloads; j++)
-            if (strcmp(argv[i], workloads[j].name) == 0) w = &workloads[j];
-        if (!w) {
-            fprintf(stderr, "bench_train: unknown workload '%s' (mlp, lenet)\n", argv[i]);
-            rc = 1;
-        } else if (bench_workload(w, ds, &opt) != 0) {
-            rc = 1;
-        }
-    }
-    dc_dataset_free(ds);
-    return rc;
+    static const bench_workload workloads[] = {{"mlp", bench_mlp}, {"lenet", bench_lenet}};
+    return bench_main(argc, argv, workloads, sizeof workloads / sizeof *workloads);
 }

@@ -72,3 +72,13 @@ TEST(test_examples_cli_errors_exit_nonzero)
     CHECK_PROGRAM("deepc bench gemm --size 0", 2, "--size expects");
     CHECK_PROGRAM("deepc train --bogus", 2, "unknown argument"); /* more in tests/test_cli.c */
 }
+
+/* The benchmark programs speak bench/run.py's protocol ("time <workload> <seconds>"), and
+ * reject unknown workloads: a smoke run of one batch each (make bench itself is not a test). */
+TEST(test_bench_programs_print_times_and_reject_unknown_workloads)
+{
+    CHECK_PROGRAM("bench/bench_train --threads 1 --reps 1 --batches 1 mlp lenet", 0,
+                  "time lenet_epoch ");
+    CHECK_PROGRAM("bench/bench_gemm --threads 2 --reps 1 64x32x48", 0, "time sgemm_64x32x48 ");
+    CHECK_PROGRAM("bench/bench_train --reps 1 nosuch", 1, "unknown workload 'nosuch'");
+}
