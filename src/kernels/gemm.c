@@ -14,7 +14,8 @@
  *           for ir in MC by MR:        micro-kernel: MR x NR tile of C in registers
  *
  * Packing reads A and B through their strides, so transposed operands cost nothing extra,
- * and zero-pads partial panels, so micro-kernels only ever see whole tiles; partial tiles
+ * and zero-pads partial panels (in the same vectorised packing as whole ones), so
+ * micro-kernels only ever see whole tiles; partial tiles
  * of C (and C with a non-unit column stride) go through a small tile buffer instead.
  * Threads split N (or M, whichever is larger) into contiguous ranges of whole micro-panels;
  * each thread packs into its own buffers, so threads never wait on each other. */
@@ -63,10 +64,10 @@ static void sgemm_kernel_portable(int64_t k, const float *restrict a, const floa
                                           : alpha * acc[i][j] + beta * c[i * rsc + j];
 }
 
-static void pack_panel_copy_portable(int64_t kc, int width, const float *src, int64_t ld,
-                                     float *restrict dst);
-static void pack_panel_transpose_portable(int64_t kc, int width, const float *src, int64_t ld,
-                                          float *restrict dst);
+static void pack_panel_copy_portable(int64_t kc, int width, int lines, const float *src,
+                                     int64_t ld, float *restrict dst);
+static void pack_panel_transpose_portable(int64_t kc, int width, int lines, const float *src,
+                                          int64_t ld, float *restrict dst);
 
 static const dc_sgemm_config portable_config = {
     .name = "portable 4x8",
@@ -208,37 +209,29 @@ static void sgemm_unpacked(const sgemm_problem *g)
         }
 }
 
-static void pack_panel_copy_portable(int64_t kc, int width, const float *src, int64_t ld,
-                                     float *restrict dst)
+static void pack_panel_copy_portable(int64_t kc, int width, int lines, const float *src,
+                                     int64_t ld, float *restrict dst)
 {
     for (int64_t p = 0; p < kc; p++)
         for (int l = 0; l < width; l++)
-            dst[p * width + l] = src[p * ld + l];
+            dst[p * width + l] = l < lines ? src[p * ld + l] : 0.0f;
 }
 
-static void pack_panel_transpose_portable(int64_t kc, int width, const float *src, int64_t ld,
-                                          float *restrict dst)
+static void pack_panel_transpose_portable(int64_t kc, int width, int lines, const float *src,
+                                          int64_t ld, float *restrict dst)
 {
     for (int l = 0; l < width; l++) /* read each line contiguously; writes stay in L1 */
         for (int64_t p = 0; p < kc; p++)
-            dst[p * width + l] = src[l * ld + p];
+            dst[p * width + l] = l < lines ? src[l * ld + p] : 0.0f;
 }
 
-/* Any strides, and partial panels: zero-pads lines [lines, width). */
+/* Neither stride is 1 (views such as a strided slice): zero-pads lines [lines, width). */
 static void pack_panel_strided(int64_t kc, int width, int lines, const float *src,
                                int64_t line_stride, int64_t k_stride, float *restrict dst)
 {
-    if (k_stride == 1) /* the last, partial panel of a row-major operand: read lines in order */
-        for (int l = 0; l < lines; l++)
-            for (int64_t p = 0; p < kc; p++)
-                dst[p * width + l] = src[l * line_stride + p];
-    else
-        for (int64_t p = 0; p < kc; p++)
-            for (int l = 0; l < lines; l++)
-                dst[p * width + l] = src[l * line_stride + p * k_stride];
     for (int64_t p = 0; p < kc; p++)
-        for (int l = lines; l < width; l++)
-            dst[p * width + l] = 0.0f;
+        for (int l = 0; l < width; l++)
+            dst[p * width + l] = l < lines ? src[l * line_stride + p * k_stride] : 0.0f;
 }
 
 /* A(0:mc, 0:kc) -> ceil(mc/mr) micro-panels of kc x mr, rows past mc zeroed. */
@@ -249,10 +242,10 @@ static void pack_a(const dc_sgemm_config *cfg, int64_t mc, int64_t kc, const flo
     for (int64_t i0 = 0; i0 < mc; i0 += mr, dst += (int64_t)mr * kc) {
         int rows = (int)min_i64(mr, mc - i0);
         const float *src = A + i0 * rsa;
-        if (rows == mr && csa == 1)
-            cfg->pack_transpose(kc, mr, src, rsa, dst); /* row-major A */
-        else if (rows == mr && rsa == 1)
-            cfg->pack_copy(kc, mr, src, csa, dst); /* column-major A (A^T given) */
+        if (csa == 1)
+            cfg->pack_transpose(kc, mr, rows, src, rsa, dst); /* row-major A */
+        else if (rsa == 1)
+            cfg->pack_copy(kc, mr, rows, src, csa, dst); /* column-major A (A^T given) */
         else
             pack_panel_strided(kc, mr, rows, src, rsa, csa, dst);
     }
@@ -266,10 +259,10 @@ static void pack_b(const dc_sgemm_config *cfg, int64_t kc, int64_t nc, const flo
     for (int64_t j0 = 0; j0 < nc; j0 += nr, dst += (int64_t)nr * kc) {
         int cols = (int)min_i64(nr, nc - j0);
         const float *src = B + j0 * csb;
-        if (cols == nr && csb == 1)
-            cfg->pack_copy(kc, nr, src, rsb, dst); /* row-major B */
-        else if (cols == nr && rsb == 1)
-            cfg->pack_transpose(kc, nr, src, csb, dst); /* B = W^T, as in x @ W^T */
+        if (csb == 1)
+            cfg->pack_copy(kc, nr, cols, src, rsb, dst); /* row-major B */
+        else if (rsb == 1)
+            cfg->pack_transpose(kc, nr, cols, src, csb, dst); /* B = W^T, as in x @ W^T */
         else
             pack_panel_strided(kc, nr, cols, src, csb, rsb, dst);
     }

@@ -18,11 +18,13 @@
 typedef void (*dc_sgemm_microkernel_fn)(int64_t k, const float *a_panel, const float *b_panel,
                                         float *c, int64_t rsc, float alpha, float beta);
 
-/* Pack one whole micro-panel of `width` (= MR or NR) lines and kc steps of k:
+/* Pack one micro-panel of `width` (= MR or NR) lines and kc steps of k, of which the first
+ * `lines` (1..width) are real and the rest are zero padding (the last panel of an operand):
  *   copy:      dst[p*width + l] = src[p*ld + l]   (at each k the lines are contiguous)
  *   transpose: dst[p*width + l] = src[l*ld + p]   (each line is contiguous along k)
- * Either may store up to DC_SGEMM_PACK_SLACK floats past the panel, see gemm_pack_x86.h. */
-typedef void (*dc_sgemm_pack_fn)(int64_t kc, int width, const float *src, int64_t ld,
+ * for l < lines, 0 for lines <= l < width. Only the real lines are read. Either may store
+ * up to DC_SGEMM_PACK_SLACK floats past the panel, see the x86 packing below. */
+typedef void (*dc_sgemm_pack_fn)(int64_t kc, int width, int lines, const float *src, int64_t ld,
                                  float *dst);
 
 typedef struct {
@@ -63,6 +65,7 @@ void dc_sgemm_tune_blocks(int64_t kc, int64_t mc, int64_t nc);
  * last panel. Loads never read outside the matrix. */
 
 #include <immintrin.h>
+#include <stdbool.h>
 
 /* Lanes [0, count) set, for _mm256_maskload_ps (masked-off lanes do not fault). */
 static inline __m256i lane_mask_8(int count)
@@ -71,20 +74,28 @@ static inline __m256i lane_mask_8(int count)
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), lane);
 }
 
-/* dst[p*width + l] = src[p*ld + l]: each k step is `width` contiguous floats. */
-static void pack_panel_copy_x86(int64_t kc, int width, const float *src, int64_t ld,
+/* dst[p*width + l] = src[p*ld + l] (0 past `lines`): each k step is up to `width`
+ * contiguous floats, moved 8 at a time; groups past the real lines load masked (zeros). */
+static void pack_panel_copy_x86(int64_t kc, int width, int lines, const float *src, int64_t ld,
                                 float *dst)
 {
-    const int tail = width % 8;
-    const __m256i tail_mask = lane_mask_8(tail);
+    enum { MAX_GROUPS = 8 }; /* width <= 64 */
+    const int ngroups = (width + 7) / 8;
+    __m256i mask[MAX_GROUPS];
+    bool full[MAX_GROUPS];
+    for (int g = 0; g < ngroups; g++) {
+        const int real = lines - 8 * g;
+        full[g] = real >= 8;
+        mask[g] = lane_mask_8(real < 0 ? 0 : real);
+    }
     for (int64_t p = 0; p < kc; p++) {
         const float *row = src + p * ld;
         float *out = dst + p * width;
-        int l = 0;
-        for (; l + 8 <= width; l += 8)
-            _mm256_storeu_ps(out + l, _mm256_loadu_ps(row + l));
-        if (tail) /* spills up to 7 zeros-or-garbage floats into the next k step's slot */
-            _mm256_storeu_ps(out + l, _mm256_maskload_ps(row + l, tail_mask));
+        /* a last partial group spills up to 7 floats into the next k step's slot, which
+         * that step overwrites */
+        for (int g = 0; g < ngroups; g++)
+            _mm256_storeu_ps(out + 8 * g, full[g] ? _mm256_loadu_ps(row + 8 * g)
+                                                  : _mm256_maskload_ps(row + 8 * g, mask[g]));
     }
 }
 
@@ -109,22 +120,22 @@ static inline void transpose_8x8(__m256 r[8])
     r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
-/* dst[p*width + l] = src[l*ld + p]: each of the `width` lines is contiguous in k (rows of a
- * row-major A, columns of a transposed B). Groups of 8 lines x 8 k steps are transposed in
- * registers; the partial group (width % 8 lines, padded with zeros) goes first so that the
- * full groups' stores overwrite its spill. */
-static void pack_panel_transpose_x86(int64_t kc, int width, const float *src, int64_t ld,
-                                     float *dst)
+/* dst[p*width + l] = src[l*ld + p] (0 past `lines`): each line is contiguous in k (rows
+ * of a row-major A, columns of a transposed B). Groups of 8 lines x 8 k steps are
+ * transposed in registers; the last (maybe partial) group goes first so that the full
+ * groups' stores overwrite its spill. */
+static void pack_panel_transpose_x86(int64_t kc, int width, int lines, const float *src,
+                                     int64_t ld, float *dst)
 {
     const int64_t kc8 = kc / 8 * 8;
     const int ngroups = (width + 7) / 8;
     for (int64_t p = 0; p < kc8; p += 8) {
         for (int gi = 0; gi < ngroups; gi++) {
             int g = (gi + ngroups - 1) % ngroups; /* last (maybe partial) group first */
-            int l0 = g * 8, lines = width - l0 < 8 ? width - l0 : 8;
+            int l0 = g * 8, real = lines - l0 < 8 ? lines - l0 : 8;
             __m256 r[8];
             for (int l = 0; l < 8; l++)
-                r[l] = l < lines ? _mm256_loadu_ps(src + (l0 + l) * ld + p) : _mm256_setzero_ps();
+                r[l] = l < real ? _mm256_loadu_ps(src + (l0 + l) * ld + p) : _mm256_setzero_ps();
             transpose_8x8(r);
             for (int q = 0; q < 8; q++)
                 _mm256_storeu_ps(dst + (p + q) * width + l0, r[q]);
@@ -132,7 +143,7 @@ static void pack_panel_transpose_x86(int64_t kc, int width, const float *src, in
     }
     for (int64_t p = kc8; p < kc; p++) /* k tail: scalar, overwrites the last spill */
         for (int l = 0; l < width; l++)
-            dst[p * width + l] = src[l * ld + p];
+            dst[p * width + l] = l < lines ? src[l * ld + p] : 0.0f;
 }
 
 #endif /* DC_GEMM_X86_PACKING */
