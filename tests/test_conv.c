@@ -282,14 +282,17 @@ typedef struct {
     int64_t n[4];
 } conv_values;
 
-static bool big_conv_values(dc_dtype dtype, bool transposed, dc_tensor *const *src,
+static bool big_conv_values(dc_dtype dtype, bool transposed, bool valid, dc_tensor *const *src,
                             conv_values *out)
 {
     dc_tensor *in[3];
     for (int k = 0; k < 3; k++) in[k] = dc_requires_grad(dc_to_dtype(src[k], dtype), true);
+    /* valid: torch's defaults (stride 1, no padding, one group), else strided, padded, grouped */
     dc_tensor *y = transposed ? dc_conv_transpose2d(in[0], in[1], in[2],
-                                                    DC_CONV_TRANSPOSE2D_OPTS(2, 1, 1, 2, 1))
-                              : dc_conv2d(in[0], in[1], in[2], DC_CONV2D_OPTS(2, 1, 1, 2));
+                                                    valid ? DC_CONV_TRANSPOSE2D_DEFAULTS
+                                                          : DC_CONV_TRANSPOSE2D_OPTS(2, 1, 1, 2, 1))
+                              : dc_conv2d(in[0], in[1], in[2],
+                                          valid ? DC_CONV2D_DEFAULTS : DC_CONV2D_OPTS(2, 1, 1, 2));
     if (!y) return false;
     dc_rng rng;
     dc_rng_seed(&rng, 7);
@@ -308,17 +311,22 @@ static bool big_conv_values(dc_dtype dtype, bool transposed, dc_tensor *const *s
  * threads the first shape runs images in parallel with per-thread dW partials, the second
  * and third (large weights on small images; the third's kernel cropped to the taps that
  * read the 2x2 images) run one block at a time with every step threaded; at 1 thread all
- * run serially. float32 against float64, the output and every gradient. */
+ * run serially. The last two are valid convolutions (no padding: the span copies of
+ * im2col.c), LeNet's conv2 (4x4 outputs) and a wider one. float32 against float64, the
+ * output and every gradient. */
 TEST(test_conv2d_and_transpose_float32_match_float64_with_1_and_2_threads)
 {
     const int threads = dc_get_num_threads();
     static const char *what[4] = {"y", "dX", "dW", "db"};
     static const struct {
         int64_t x[4], conv_w[4], transpose_w[4], out_channels;
+        bool valid;
     } shapes[] = {
-        {{3, 16, 19, 21}, {24, 8, 3, 3}, {16, 12, 3, 3}, 24},
-        {{4, 64, 5, 5}, {96, 32, 3, 3}, {64, 48, 3, 3}, 96},
-        {{4, 64, 2, 2}, {128, 32, 3, 3}, {64, 64, 3, 3}, 128},
+        {{3, 16, 19, 21}, {24, 8, 3, 3}, {16, 12, 3, 3}, 24, false},
+        {{4, 64, 5, 5}, {96, 32, 3, 3}, {64, 48, 3, 3}, 96, false},
+        {{4, 64, 2, 2}, {128, 32, 3, 3}, {64, 64, 3, 3}, 128, false},
+        {{5, 32, 8, 8}, {64, 32, 5, 5}, {32, 64, 5, 5}, 64, true},
+        {{3, 3, 17, 30}, {16, 3, 3, 5}, {3, 16, 3, 5}, 16, true},
     };
     for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++)
         for (int transposed = 0; transposed <= 1; transposed++) {
@@ -327,11 +335,11 @@ TEST(test_conv2d_and_transpose_float32_match_float64_with_1_and_2_threads)
                                  dc_mul_scalar(dc_randn(NULL, DC_F64, 4, w_shape), 0.2),
                                  dc_randn(NULL, DC_F64, 1, &shapes[sh].out_channels)};
             conv_values want = {0};
-            CHECK(big_conv_values(DC_F64, transposed, src, &want));
+            CHECK(big_conv_values(DC_F64, transposed, shapes[sh].valid, src, &want));
             for (int t = 1; t <= 2; t++) {
                 conv_values got = {0};
                 CHECK(dc_set_num_threads(t) == 0);
-                CHECK(big_conv_values(DC_F32, transposed, src, &got));
+                CHECK(big_conv_values(DC_F32, transposed, shapes[sh].valid, src, &got));
                 for (int k = 0; k < 4; k++) {
                     if (!got.v[k] || !want.v[k] || got.n[k] != want.n[k]) continue;
                     char label[80];

@@ -10,6 +10,8 @@
  *   dc_conv_forward          y  = W ⋆ x (+ bias[c_out])          conv2d fwd, conv_transpose dX
  *   dc_conv_backward_data    x  = W^T ⋆ y (+ bias[c_in])          conv2d dX, conv_transpose fwd
  *   dc_conv_backward_weight  dW = sum_n y_n ⋆ x_n                  both dW (overwritten)
+ *                            db[c_out] = sum of y[:, c_out]     conv2d's bias gradient
+ *                                      (optional: summed while y is staged, no extra pass)
  * All buffers are contiguous, float32 (f64 = false) or float64. Each needs a caller-provided
  * scratch of dc_conv_scratch_bytes(...) bytes (64-byte aligned; bounded: a few MB per thread
  * at most, whatever the batch, so callers can keep and reuse it); nothing here allocates or
@@ -42,7 +44,7 @@ void dc_conv_forward(const dc_conv_shape *s, bool f64, const void *x, const void
 void dc_conv_backward_data(const dc_conv_shape *s, bool f64, const void *y, const void *w,
                            const void *bias, void *x, void *scratch);
 void dc_conv_backward_weight(const dc_conv_shape *s, bool f64, const void *x, const void *y,
-                             void *dw, void *scratch);
+                             void *dw, void *db, void *scratch);
 
 /* A block of `nimages` consecutive images [nimages, C, H, W] to their columns
  * [C*KH*KW, nimages*OH*OW] (image b's output position l in column b*OH*OW + l; zeros where

@@ -111,6 +111,78 @@ static void valid_range(int64_t n_out, int64_t n_in, int64_t stride, int64_t off
 DEFINE_IM2COL(float, f32)
 DEFINE_IM2COL(double, f64)
 
+/* Windows that never read padding (pad 0 after cropping: LeNet's valid convolutions) need
+ * none of the per-row bookkeeping above: every tap row of an image is OH spans of OW
+ * inputs, OH*sh rows apart. Small maps make the spans short (conv2's 4x4 outputs: 4
+ * floats), so spans of up to 8 elements are copied with compile-time lengths (straight
+ * vector moves; a runtime-length loop or memcpy call costs more than the copy). */
+#define VALID_SPAN_CASES(n, SPAN)                                                                  \
+    switch (n) {                                                                                   \
+    case 1: SPAN(1); break;                                                                        \
+    case 2: SPAN(2); break;                                                                        \
+    case 3: SPAN(3); break;                                                                        \
+    case 4: SPAN(4); break;                                                                        \
+    case 5: SPAN(5); break;                                                                        \
+    case 6: SPAN(6); break;                                                                        \
+    case 7: SPAN(7); break;                                                                        \
+    case 8: SPAN(8); break;                                                                        \
+    default: SPAN(n); break;                                                                       \
+    }
+
+static bool reads_no_padding(const dc_conv_shape *s) { return s->pad_h == 0 && s->pad_w == 0; }
+
+/* Visit the spans of tap rows of channels [c0, c1): `span` is the OW column entries of
+ * (tap, image b, output row oh) and `src` the first input they read (then src[ow * sw]). */
+#define FOR_EACH_VALID_SPAN(T, s, cols, nimages, c0, c1, BODY)                                     \
+    do {                                                                                           \
+        const int64_t W_ = (s)->in_w, OH_ = (s)->out_h, OW_ = (s)->out_w, L_ = OH_ * OW_;          \
+        const int64_t HW_ = (s)->in_h * W_, CHW_ = (s)->in_channels * HW_;                         \
+        const int64_t row_step = (s)->stride_h * W_;                                               \
+        T *span = (cols) + (c0) * (s)->kernel_h * (s)->kernel_w * (nimages)*L_;                    \
+        for (int64_t c = (c0); c < (c1); c++)                                                      \
+            for (int64_t kh = 0; kh < (s)->kernel_h; kh++)                                         \
+                for (int64_t kw = 0; kw < (s)->kernel_w; kw++) {                                   \
+                    const int64_t tap_off = c * HW_ + kh * (s)->dil_h * W_ + kw * (s)->dil_w;      \
+                    for (int64_t b = 0; b < (nimages); b++)                                        \
+                        for (int64_t oh = 0; oh < OH_; oh++, span += OW_) {                        \
+                            const int64_t at = b * CHW_ + tap_off + oh * row_step;                 \
+                            BODY                                                                   \
+                        }                                                                          \
+                }                                                                                  \
+    } while (0)
+
+#define DEFINE_VALID_IM2COL(T, SUFFIX)                                                             \
+    static void im2col_valid_##SUFFIX(const dc_conv_shape *s, const T *im, int64_t nimages,        \
+                                      T *cols, int64_t c0, int64_t c1)                             \
+    {                                                                                              \
+        const int64_t sw = s->stride_w;                                                            \
+        FOR_EACH_VALID_SPAN(T, s, cols, nimages, c0, c1, {                                         \
+            const T *src = im + at;                                                                \
+            if (sw == 1) {                                                                         \
+                VALID_SPAN_CASES(OW_, COPY_SPAN);                                                  \
+            } else                                                                                 \
+                for (int64_t ow = 0; ow < OW_; ow++) span[ow] = src[ow * sw];                      \
+        });                                                                                        \
+    }                                                                                              \
+    static void col2im_valid_##SUFFIX(const dc_conv_shape *s, const T *cols, int64_t nimages,      \
+                                      T *im, int64_t c0, int64_t c1)                               \
+    {                                                                                              \
+        const int64_t sw = s->stride_w;                                                            \
+        FOR_EACH_VALID_SPAN(const T, s, cols, nimages, c0, c1, {                                   \
+            T *dst = im + at;                                                                      \
+            if (sw == 1) {                                                                         \
+                VALID_SPAN_CASES(OW_, ADD_SPAN);                                                   \
+            } else                                                                                 \
+                for (int64_t ow = 0; ow < OW_; ow++) dst[ow * sw] += span[ow];                     \
+        });                                                                                        \
+    }
+#define COPY_SPAN(n)                                                                               \
+    for (int64_t ow = 0; ow < (n); ow++) span[ow] = src[ow]
+#define ADD_SPAN(n)                                                                                \
+    for (int64_t ow = 0; ow < (n); ow++) dst[ow] += span[ow]
+DEFINE_VALID_IM2COL(float, f32)
+DEFINE_VALID_IM2COL(double, f64)
+
 /* Small outputs (ResNet-18's late stages: 4x4 down to 1x1) make the rows above a few
  * entries long, and per-row bookkeeping costs 3-6 ns per entry. There a table per tap gives,
  * for every column entry of a block (image b, output position), the offset it reads in a
@@ -119,7 +191,10 @@ DEFINE_IM2COL(double, f64)
  * row read the same input, so the adds never collide). */
 #define TABLE_MAX_OUT_W 7
 
-static bool uses_table(const dc_conv_shape *s) { return s->out_w <= TABLE_MAX_OUT_W; }
+static bool uses_table(const dc_conv_shape *s)
+{
+    return s->out_w <= TABLE_MAX_OUT_W && !reads_no_padding(s);
+}
 
 /* table[tap][b*L + oh*OW + ow] for a block of nimages images */
 static void build_table(const dc_conv_shape *s, int64_t nimages, int64_t *table)
@@ -223,9 +298,10 @@ static conv_plan plan_of(const dc_conv_shape *s, size_t es)
 
 /* One slot: a block's columns [Cin*KH*KW, B*L], its staging matrix [Cout, B*L], (weight
  * pass over images) the thread's own partial dW, summed at the end so threads never race
- * on dW, and (small outputs) the block's gather table. */
+ * on dW, (weight pass) the slot's per-channel sums of y for the bias gradient, in double,
+ * and (small outputs) the block's gather table. */
 typedef struct {
-    size_t cols, stage, dw, table, total;
+    size_t cols, stage, dw, sums, table, total;
 } slot_layout;
 
 static slot_layout slot_of(const dc_conv_shape *s, size_t es, dc_conv_pass pass, conv_plan p)
@@ -237,9 +313,11 @@ static slot_layout slot_of(const dc_conv_shape *s, size_t es, dc_conv_pass pass,
     l.dw = pass == DC_CONV_BACKWARD_WEIGHT && p.threads > 1
                ? round_up64((size_t)weight_count(s) * es)
                : 0;
+    l.sums = pass == DC_CONV_BACKWARD_WEIGHT ? round_up64((size_t)s->out_channels * sizeof(double))
+                                             : 0;
     l.table = uses_table(s) ? round_up64((size_t)(s->kernel_h * s->kernel_w) * ld * sizeof(int64_t))
                             : 0;
-    l.total = l.cols + l.stage + l.dw + l.table;
+    l.total = l.cols + l.stage + l.dw + l.sums + l.table;
     return l;
 }
 
@@ -334,6 +412,7 @@ typedef struct {
     size_t es;
     const char *image_in, *cols_in, *w, *bias; /* what the pass reads */
     char *out;                                 /* what it writes */
+    char *db;                                  /* weight pass: bias gradient, or NULL */
     char *scratch;
     conv_plan plan;
     slot_layout slot;
@@ -350,19 +429,33 @@ static void gemm(const conv_job *j, int64_t M, int64_t N, int64_t K, const void 
 }
 
 /* Between channels [c0, c1) of a block of a [N, C, L] tensor and its [C, B*L] staging
- * matrix, optionally adding bias[c] on the way out:
- *   to_stage ? stage[c][b*L + l] = t[n0+b][c][l] : t[n0+b][c][l] = stage[c][b*L + l] (+ bias[c]) */
+ * matrix, optionally adding bias[c] on the way out or summing each channel on the way in:
+ *   to_stage ? stage[c][b*L + l] = t[n0+b][c][l], sums[c] += sum_l t[n0+b][c][l]
+ *            : t[n0+b][c][l] = stage[c][b*L + l] (+ bias[c])
+ * The sums run in LANES independent partials (one running sum is a dependency chain that
+ * does not vectorise), each row's total added in double. */
+enum { LANES = 16 };
 #define DEFINE_RESTAGE(T, SUFFIX)                                                                  \
     static void restage_##SUFFIX(T *t, T *stage, int64_t n0, int64_t nb, int64_t C, int64_t L,     \
-                                 const T *bias, bool to_stage, int64_t c0, int64_t c1)             \
+                                 const T *bias, bool to_stage, double *sums, int64_t c0,           \
+                                 int64_t c1)                                                       \
     {                                                                                              \
         const int64_t ld = nb * L;                                                                 \
         for (int64_t b = 0; b < nb; b++)                                                           \
             for (int64_t c = c0; c < c1; c++) {                                                    \
                 T *tp = t + ((n0 + b) * C + c) * L, *sp = stage + c * ld + b * L;                  \
-                if (to_stage) /* rows are short (L = 1..256): a loop beats a memcpy call */     \
+                if (to_stage) { /* rows are short (L = 1..256): a loop beats a memcpy call */    \
                     for (int64_t l = 0; l < L; l++) sp[l] = tp[l];                                 \
-                else {                                                                             \
+                    if (!sums) continue;                                                           \
+                    T part[LANES] = {0};                                                           \
+                    int64_t l = 0;                                                                 \
+                    for (; l + LANES <= L; l += LANES)                                             \
+                        for (int k = 0; k < LANES; k++) part[k] += sp[l + k];                      \
+                    for (; l < L; l++) part[0] += sp[l];                                           \
+                    double row = 0;                                                                \
+                    for (int k = 0; k < LANES; k++) row += (double)part[k];                        \
+                    sums[c] += row;                                                                \
+                } else {                                                                           \
                     const T add = bias ? bias[c] : 0;                                              \
                     for (int64_t l = 0; l < L; l++) tp[l] = sp[l] + add;                           \
                 }                                                                                  \
@@ -398,6 +491,7 @@ typedef struct {
     block_step step;
     int64_t n0, nb;
     char *cols, *stage;
+    double *sums;         /* STEP_TO_STAGE of the weight pass with a bias gradient, else NULL */
     const int64_t *table; /* NULL: the row-by-row im2col */
 } step_job;
 
@@ -415,6 +509,7 @@ typedef struct {
         case STEP_IM2COL: {                                                                        \
             const T *x = (const T *)j->image_in + image_off;                                       \
             if (t->table) im2col_table_##SUFFIX(s, t->table, x, t->nb, cols, c0, c1);              \
+            else if (reads_no_padding(s)) im2col_valid_##SUFFIX(s, x, t->nb, cols, c0, c1);        \
             else im2col_channels_##SUFFIX(s, x, t->nb, cols, c0, c1);                              \
             break;                                                                                 \
         }                                                                                          \
@@ -422,21 +517,29 @@ typedef struct {
             T *x = (T *)j->out + image_off;                                                        \
             fill_planes_##SUFFIX(x, t->nb, s->in_channels, HW, (const T *)j->bias, c0, c1);        \
             if (t->table) col2im_table_##SUFFIX(s, t->table, cols, t->nb, x, c0, c1);              \
+            else if (reads_no_padding(s)) col2im_valid_##SUFFIX(s, cols, t->nb, x, c0, c1);        \
             else col2im_channels_##SUFFIX(s, cols, t->nb, x, c0, c1);                              \
             break;                                                                                 \
         }                                                                                          \
         case STEP_TO_STAGE:                                                                        \
             restage_##SUFFIX((T *)j->cols_in, stage, t->n0, t->nb, s->out_channels, L, NULL, true, \
-                             c0, c1);                                                              \
+                             t->sums, c0, c1);                                                     \
             break;                                                                                 \
         case STEP_FROM_STAGE:                                                                      \
             restage_##SUFFIX((T *)j->out, stage, t->n0, t->nb, s->out_channels, L,                 \
-                             (const T *)j->bias, false, c0, c1);                                   \
+                             (const T *)j->bias, false, NULL, c0, c1);                             \
             break;                                                                                 \
         }                                                                                          \
     }
 DEFINE_STEP_RANGE(float, f32)
 DEFINE_STEP_RANGE(double, f64)
+
+/* A slot's regions after the columns and the staging matrix (see slot_layout). */
+static char *slot_dw(const conv_job *j, char *slot) { return slot + j->slot.cols + j->slot.stage; }
+static double *slot_sums(const conv_job *j, char *slot)
+{
+    return (double *)(slot_dw(j, slot) + j->slot.dw);
+}
 
 /* One step over all its channels: threaded when the plan shares blocks (a call from inside
  * a per-thread block runs inline), in chunks of at least ~16k elements. */
@@ -452,7 +555,8 @@ static void run_step(const conv_job *j, block_step step, int64_t n0, int64_t nb,
         table = (int64_t *)(slot + j->slot.total - j->slot.table);
         build_table(s, nb, table);
     }
-    step_job t = {j, step, n0, nb, slot, slot + j->slot.cols, table};
+    double *sums = step == STEP_TO_STAGE && j->db ? slot_sums(j, slot) : NULL;
+    step_job t = {j, step, n0, nb, slot, slot + j->slot.cols, sums, table};
     dc_parallel_for(channels, 1 + (1 << 14) / (per_channel > 0 ? per_channel : 1),
                     j->f64 ? step_range_f64 : step_range_f32, &t);
 }
@@ -514,8 +618,7 @@ static void run_blocks(const conv_job *j, int64_t n0, int64_t n1, char *slot)
         case DC_CONV_FORWARD: forward_block(j, n0, nb, slot); break;
         case DC_CONV_BACKWARD_DATA: backward_data_block(j, n0, nb, slot); break;
         case DC_CONV_BACKWARD_WEIGHT:
-            backward_weight_block(j, n0, nb, slot,
-                                  j->slot.dw ? slot + j->slot.cols + j->slot.stage : j->out);
+            backward_weight_block(j, n0, nb, slot, j->slot.dw ? slot_dw(j, slot) : j->out);
             break;
         }
     }
@@ -535,15 +638,22 @@ static void slot_range(void *ctx, int64_t begin, int64_t end, int tid)
     }
 }
 
-/* dW = the sum of the slots' partials */
+/* dW = the sum of the slots' partials (when threads went over images), db = the sum of
+ * the slots' channel sums */
 #define DEFINE_SUM_PARTIALS(T, SUFFIX)                                                             \
-    static void sum_partials_##SUFFIX(const conv_job *j, T *dw)                                    \
+    static void sum_partials_##SUFFIX(const conv_job *j)                                           \
     {                                                                                              \
-        const int64_t n = weight_count(j->s);                                                      \
-        for (int t = 0; t < j->plan.threads; t++) {                                                \
-            const T *part = (const T *)(j->scratch + (size_t)t * j->slot.total + j->slot.cols +    \
-                                        j->slot.stage);                                            \
+        const int64_t n = weight_count(j->s), C = j->s->out_channels;                              \
+        T *dw = (T *)j->out, *db = (T *)j->db;                                                     \
+        for (int t = 0; t < j->plan.threads && j->slot.dw; t++) {                                  \
+            const T *part = (const T *)slot_dw(j, j->scratch + (size_t)t * j->slot.total);         \
             for (int64_t i = 0; i < n; i++) dw[i] = t ? dw[i] + part[i] : part[i];                 \
+        }                                                                                          \
+        for (int64_t c = 0; c < C && db; c++) {                                                    \
+            double sum = 0;                                                                        \
+            for (int t = 0; t < j->plan.threads; t++)                                              \
+                sum += slot_sums(j, j->scratch + (size_t)t * j->slot.total)[c];                    \
+            db[c] = (T)sum;                                                                        \
         }                                                                                          \
     }
 DEFINE_SUM_PARTIALS(float, f32)
@@ -565,17 +675,17 @@ static void run(conv_job *j)
     }
     const size_t dw_bytes = (size_t)weight_count(s) * j->es;
     if (j->pass == DC_CONV_BACKWARD_WEIGHT) { /* see backward_weight_block */
-        if (j->slot.dw) /* partials of threads that get no block must read as 0 too */
-            for (int t = 0; t < j->plan.threads; t++)
-                memset(j->scratch + (size_t)t * j->slot.total + j->slot.cols + j->slot.stage, 0,
-                       dw_bytes);
-        else if (s->batch == 0) memset(j->out, 0, dw_bytes); /* no block runs */
+        /* partials and sums of threads that get no block must read as 0 too */
+        for (int t = 0; t < j->plan.threads; t++)
+            memset(slot_dw(j, j->scratch + (size_t)t * j->slot.total), 0,
+                   j->slot.dw + j->slot.sums);
+        if (!j->slot.dw && s->batch == 0) memset(j->out, 0, dw_bytes); /* no block runs */
     }
     if (j->plan.threads == 1) run_blocks(j, 0, s->batch, j->scratch);
     else dc_parallel_for(j->plan.threads, 1, slot_range, j);
-    if (j->slot.dw) {
-        if (j->f64) sum_partials_f64(j, (double *)j->out);
-        else sum_partials_f32(j, (float *)j->out);
+    if (j->pass == DC_CONV_BACKWARD_WEIGHT) {
+        if (j->f64) sum_partials_f64(j);
+        else sum_partials_f32(j);
     }
     if (s != full && j->pass == DC_CONV_BACKWARD_WEIGHT)
         copy_window(full, s, kh0, kw0, j->es, window, full_dw, false);
@@ -610,13 +720,14 @@ void dc_conv_backward_data(const dc_conv_shape *s, bool f64, const void *y, cons
 }
 
 void dc_conv_backward_weight(const dc_conv_shape *s, bool f64, const void *x, const void *y,
-                             void *dw, void *scratch)
+                             void *dw, void *db, void *scratch)
 {
     conv_job j = {.s = s,
                   .f64 = f64,
                   .image_in = x,
                   .cols_in = y,
                   .out = dw,
+                  .db = db,
                   .scratch = scratch,
                   .pass = DC_CONV_BACKWARD_WEIGHT};
     run(&j);

@@ -118,11 +118,12 @@ static int64_t conv_out_size(const char *op, bool is_1d, int d, int64_t in, int6
 /* New (unpublished) tensor of `shape` filled by one kernel pass:
  *   FORWARD:         image a, weight b (+ bias)  -> columns
  *   BACKWARD_DATA:   columns a, weight b (+ bias) -> image
- *   BACKWARD_WEIGHT: image a, columns b          -> weight gradient
+ *   BACKWARD_WEIGHT: image a, columns b          -> weight gradient, and into `db` (if not
+ *                    NULL) the bias gradient: the columns summed per channel
  * All inputs contiguous. NULL on allocation failure. */
 static dc_tensor *conv_pass(dc_conv_pass pass, const dc_conv_shape *s, dc_dtype dtype,
                             const dc_tensor *a, const dc_tensor *b, const dc_tensor *bias, int ndim,
-                            const int64_t *shape)
+                            const int64_t *shape, dc_tensor *db)
 {
     const bool f64 = dtype == DC_F64;
     dc_tensor *out = dc__alloc_result(dtype, ndim, shape);
@@ -141,7 +142,7 @@ static dc_tensor *conv_pass(dc_conv_pass pass, const dc_conv_shape *s, dc_dtype 
         dc_conv_backward_data(s, f64, pa, pb, pbias, dc_data(out), scratch);
         break;
     case DC_CONV_BACKWARD_WEIGHT:
-        dc_conv_backward_weight(s, f64, pa, pb, dc_data(out), scratch);
+        dc_conv_backward_weight(s, f64, pa, pb, dc_data(out), db ? dc_data(db) : NULL, scratch);
         break;
     }
     dc__scratch_free(scratch, scratch_capacity);
@@ -149,7 +150,8 @@ static dc_tensor *conv_pass(dc_conv_pass pass, const dc_conv_shape *s, dc_dtype 
 }
 
 /* db[c] = sum of g[n, c, ...] over n and positions (g contiguous [N, C, ...]), threaded
- * over channels. float32 planes are summed in LANES independent float partials (a single
+ * over channels: the bias gradient when no weight gradient is computed (which sums it on
+ * the way). float32 planes are summed in LANES independent float partials (a single
  * running sum is one long dependency chain that gcc may not vectorise), each plane's total
  * then added in double. */
 enum { LANES = 16 };
@@ -186,15 +188,12 @@ static void channel_sums_range(void *ctx, int64_t begin, int64_t end, int tid)
     }
 }
 
-static dc_tensor *channel_sums(const dc_tensor *g)
+static void channel_sums(const dc_tensor *g, dc_tensor *db)
 {
     const int64_t N = g->shape[0], C = g->shape[1];
     const int64_t L = N > 0 && C > 0 ? dc_numel(g) / (N * C) : 0;
-    dc_tensor *db = dc__alloc_result(g->dtype, 1, &C);
-    if (!db) return NULL;
     channel_sums_job j = {g, db, N, C, L};
     dc_parallel_for(C, N * L >= 65536 ? 1 : C, channel_sums_range, &j);
-    return db;
 }
 
 /* ---- Shared forward/backward plumbing ------------------------------------------------- */
@@ -211,15 +210,27 @@ static int conv_backward_common(dc_node *node, dc_tensor *g, dc_tensor **grads, 
     if (!x || !w || !gc) return -1;
     if (dc__needs_grad(node, 0)) {
         grads[0] = dc__publish(conv_pass(transposed ? DC_CONV_FORWARD : DC_CONV_BACKWARD_DATA, &s,
-                                         g->dtype, gc, w, NULL, x->ndim, x->shape));
+                                         g->dtype, gc, w, NULL, x->ndim, x->shape, NULL));
         if (!grads[0]) return -1;
+    }
+    /* the bias gradient sums g per output channel: conv2d's weight pass does it while it
+     * reads g (a transposed conv's weight pass reads g as its image: no) */
+    dc_tensor *db = NULL;
+    if (dc__needs_grad(node, 2)) {
+        const int64_t channels = g->shape[1];
+        if (!(db = dc__alloc_result(g->dtype, 1, &channels))) return -1;
+        if (transposed || !dc__needs_grad(node, 1)) channel_sums(gc, db);
     }
     if (dc__needs_grad(node, 1)) {
         grads[1] = dc__publish(conv_pass(DC_CONV_BACKWARD_WEIGHT, &s, g->dtype, transposed ? gc : x,
-                                         transposed ? x : gc, NULL, w->ndim, w->shape));
-        if (!grads[1]) return -1;
+                                         transposed ? x : gc, NULL, w->ndim, w->shape,
+                                         transposed ? NULL : db));
+        if (!grads[1]) {
+            dc_tensor_free(db);
+            return -1;
+        }
     }
-    if (dc__needs_grad(node, 2) && !(grads[2] = dc__publish(channel_sums(gc)))) return -1;
+    if (db) grads[2] = dc__publish(db);
     return 0;
 }
 
@@ -243,7 +254,7 @@ static dc_tensor *conv_run_and_record(const char *name, dc_backward_fn backward,
     dc_tensor *xc = dc_contiguous(x), *wc = dc_contiguous(w), *bc = b ? dc_contiguous(b) : NULL;
     dc_grad_mode_restore(prev);
     dc_tensor *out = NULL;
-    if (xc && wc && (!b || bc)) out = conv_pass(pass, s, x->dtype, xc, wc, bc, 4, out_shape);
+    if (xc && wc && (!b || bc)) out = conv_pass(pass, s, x->dtype, xc, wc, bc, 4, out_shape, NULL);
     dc_node *node = NULL;
     int rc = out ? dc__record(out, name, backward, b ? 3 : 2, (dc_tensor *[]){x, w, b}, &node) : -1;
     if (rc == 0 && node) {
