@@ -24,6 +24,7 @@
 #include "kernels.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -356,6 +357,51 @@ static void sgemm_range(void *ctx, int64_t begin, int64_t end, int tid)
     sgemm_blocked(s->cfg, &part);
 }
 
+/* ---- one row of C: a matrix-vector product ------------------------------------------- */
+
+/* M == 1 (a single token through a Linear layer, a single query's attention): packing B
+ * would copy the whole matrix to use each element once, so B is streamed straight from
+ * memory instead, in one of two forms that read it contiguously:
+ *   B's rows contiguous (csb == 1):    C[0, :] = sum_p A[p] * B[p, :]  (row axpys)
+ *   B's columns contiguous (rsb == 1): C[0, j] = A . B[:, j]          (dot products, e.g.
+ *                                                                       x @ W^T)
+ * Threads split the columns of C. Dot products run in LANES independent partial sums (one
+ * running sum is a dependency chain that does not vectorise). */
+enum { GEMV_LANES = 16 };
+
+static bool gemv_applies(const sgemm_problem *g)
+{
+    return g->M == 1 && ((g->csb == 1 && g->csc == 1) || (g->rsb == 1 && g->csa == 1));
+}
+
+static void gemv_range(void *ctx, int64_t j0, int64_t j1, int tid)
+{
+    (void)tid;
+    const sgemm_problem *g = ctx;
+    float *c = g->C;
+    if (g->csb == 1 && g->csc == 1) {
+        for (int64_t j = j0; j < j1; j++) c[j] = g->beta == 0.0f ? 0.0f : g->beta * c[j];
+        for (int64_t p = 0; p < g->K; p++) {
+            const float a = g->alpha * g->A[p * g->csa];
+            const float *b = g->B + p * g->rsb;
+            for (int64_t j = j0; j < j1; j++) c[j] += a * b[j];
+        }
+        return;
+    }
+    for (int64_t j = j0; j < j1; j++) {
+        const float *a = g->A, *b = g->B + j * g->csb;
+        float part[GEMV_LANES] = {0};
+        int64_t p = 0;
+        for (; p + GEMV_LANES <= g->K; p += GEMV_LANES)
+            for (int l = 0; l < GEMV_LANES; l++) part[l] += a[p + l] * b[p + l];
+        for (; p < g->K; p++) part[0] += a[p] * b[p];
+        float sum = 0.0f;
+        for (int l = 0; l < GEMV_LANES; l++) sum += part[l];
+        float *cj = c + j * g->csc;
+        *cj = g->beta == 0.0f ? g->alpha * sum : g->alpha * sum + g->beta * *cj;
+    }
+}
+
 /* C = beta * C, the whole answer when K == 0 or alpha == 0 (A and B are not read). */
 #define DEFINE_SCALE_C(name, T)                                                              \
     static void name(int64_t M, int64_t N, T beta, T *C, int64_t rsc, int64_t csc)           \
@@ -386,8 +432,14 @@ void dc_sgemm(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int6
     } else {
         g = (sgemm_problem){M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc};
     }
-    const dc_sgemm_config *cfg = dc_sgemm_active_config();
     double work = (double)M * (double)N * (double)K;
+    if (gemv_applies(&g)) {
+        const int64_t grain = 1 + SGEMM_MIN_WORK_PER_THREAD / g.K;
+        if (work < SGEMM_PARALLEL_MIN_WORK) gemv_range(&g, 0, g.N, 0);
+        else dc_parallel_for(g.N, grain, gemv_range, &g);
+        return;
+    }
+    const dc_sgemm_config *cfg = dc_sgemm_active_config();
     if (work < SGEMM_PARALLEL_MIN_WORK || dc_get_num_threads() == 1) {
         sgemm_blocked(cfg, &g);
         return;
