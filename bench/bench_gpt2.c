@@ -7,10 +7,9 @@
  *                 "time gpt2_step <seconds per step>".
  *   gpt_generate  a small GPT (6 layers, 6 heads, width 384, vocab 512, context 256) in
  *                 eval mode: dc_gpt_generate from a 56-token prompt to 200 new tokens (the
- *                 window fills the context exactly), temperature 1, no top-k/top-p. Neither
- *                 side has a KV cache: every token recomputes the whole window (logits for
- *                 every position, the last one sampled). "time gpt_generate <seconds per
- *                 token>".
+ *                 window fills the context exactly), temperature 1, no top-k/top-p. Both
+ *                 sides cache keys and values: the prompt runs once, then each token runs
+ *                 one position through the model. "time gpt_generate <seconds per token>".
  *
  * usage: bench_gpt2 [--threads T] [--reps R] WORKLOAD...
  * The token ids are uniform random (seeded); a training step's timing does not depend on

@@ -54,9 +54,21 @@ def gpt_forward_flops(tokens, layers, dim, vocab):
 
 # GPT-2-124M-shaped step: batch 4 x 64 tokens, 12 layers, width 768, vocab 50304.
 GPT2_STEP_FLOPS = 3 * 4 * gpt_forward_flops(64, 12, 768, 50304)
-# Small GPT generation: windows of 56 ... 255 tokens (56-token prompt, 200 new tokens, full
-# recompute of the window for each), 6 layers, width 384, vocab 512; FLOPs per token.
-GPT_GENERATE_FLOPS = sum(gpt_forward_flops(w, 6, 384, 512) for w in range(56, 256)) / 200
+
+
+def gpt_cached_generate_flops(prompt, new, layers, dim, vocab):
+    """Matmul FLOPs of generating `new` tokens after `prompt` with a KV cache, per token: the
+    prompt once (its T x T attention square, the head on the last position only), then one
+    position per token, whose query meets every cached key (q k^T and att v over n keys)."""
+    prefill = 2 * prompt * layers * 12 * dim * dim + layers * 2 * 2 * prompt * prompt * dim
+    steps = sum(2 * layers * 12 * dim * dim + layers * 2 * 2 * n * dim
+                for n in range(prompt + 1, prompt + new))
+    return (prefill + steps + new * 2 * dim * vocab) / new
+
+
+# Small GPT generation: a 56-token prompt, 200 new tokens (the 256-token context exactly),
+# 6 layers, width 384, vocab 512; FLOPs per token.
+GPT_GENERATE_FLOPS = gpt_cached_generate_flops(56, 200, 6, 384, 512)
 
 
 def resnet18_flops(batch, size, classes):

@@ -6,8 +6,10 @@
                 defaults otherwise), zero_grad(set_to_none=True).
   gpt_generate  a small GPT (6 layers, 6 heads, width 384, vocab 512, context 256) in eval
                 mode under no_grad: from a 56-token prompt, 200 new tokens sampled at
-                temperature 1 (softmax + multinomial). Like dc_gpt_generate, every token
-                recomputes the whole window (no KV cache) and takes the last position's logits.
+                temperature 1 (softmax + multinomial). Like dc_gpt_generate, keys and values
+                are cached: the prompt runs once, then each step runs only the newest token
+                (prompt + new tokens fill the context exactly, so the window never slides)
+                and the head only sees the last position.
 
 The model is deepc's dc_gpt_new built by hand, so the parameter count is identical
 (printed as "info <workload>_params N"; 162,385,536 for gpt2_step: the head is a Linear with
@@ -54,6 +56,21 @@ class CausalSelfAttention(nn.Module):
         y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
         return self.proj(y)
 
+    def decode(self, x, past):
+        """x: the T positions after the cached ones; past: (keys, values) [B, H, n, d] or
+        None. Returns the output and the cache with the new positions appended."""
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.heads, C // self.heads).transpose(1, 2) for t in (q, k, v))
+        if past is not None:
+            k, v = torch.cat((past[0], k), dim=2), torch.cat((past[1], v), dim=2)
+        n = k.size(2)
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+        if T > 1:  # rows of positions n-T..n-1 of the causal mask
+            att = att.masked_fill(~self.mask[n - T:n, :n], float("-inf"))
+        y = (att.softmax(dim=-1) @ v).transpose(1, 2).contiguous().view(B, T, C)
+        return self.proj(y), (k, v)
+
 
 class Block(nn.Module):
     def __init__(self, dim, heads, context):
@@ -67,6 +84,11 @@ class Block(nn.Module):
     def forward(self, x):
         x = x + self.attn(self.ln1(x))
         return x + self.fc2(F.gelu(self.fc1(self.ln2(x))))
+
+    def decode(self, x, past):
+        h, past = self.attn.decode(self.ln1(x), past)
+        x = x + h
+        return x + self.fc2(F.gelu(self.fc1(self.ln2(x)))), past
 
 
 class GPT(nn.Module):
@@ -90,6 +112,15 @@ class GPT(nn.Module):
         T = ids.shape[1]
         x = self.tok_emb(ids) + self.pos_emb[:T]
         return self.head(self.ln_f(self.blocks(x)))
+
+    def decode(self, ids, pos0, pasts):
+        """Logits of the last position for ids at positions pos0.., with every layer's
+        keys and values of the earlier positions in pasts (updated in place)."""
+        T = ids.shape[1]
+        x = self.tok_emb(ids) + self.pos_emb[pos0:pos0 + T]
+        for i, block in enumerate(self.blocks):
+            x, pasts[i] = block.decode(x, pasts[i])
+        return self.head(self.ln_f(x[:, -1:, :]))
 
 
 def num_params(model):
@@ -128,9 +159,14 @@ def bench_gpt2_step(args):
 
 @torch.no_grad()
 def generate(model, prompt, n_new, context):
-    ids = prompt
+    ids, pasts, cached = prompt, [None] * len(model.blocks), 0
     for _ in range(n_new):
-        logits = model(ids[:, -context:])  # the whole window, every position
+        length = ids.shape[1]
+        if length <= context:  # the new positions only, keys and values cached
+            logits = model.decode(ids[:, cached:], cached, pasts)
+            cached = length
+        else:  # past the context every position shifts: the whole window again
+            logits = model(ids[:, -context:])
         probs = F.softmax(logits[:, -1, :] / 1.0, dim=-1)
         ids = torch.cat((ids, torch.multinomial(probs, 1)), dim=1)
     return ids

@@ -107,3 +107,51 @@ TEST(test_multihead_attention_book_shapes_and_heads)
                 "keys/values must be");
     dc_module_free(mha);
 }
+
+/* Decoding with a KV cache (dc_mha_forward_cached): feeding the positions in chunks, each
+ * chunk's output equals the same rows of the full forward, for a causal module (new queries
+ * see cached keys and new keys up to their own) and a non-causal one (the last rows see every
+ * key); bad caches are errors that leave the caches untouched. */
+TEST(test_mha_forward_cached_matches_the_full_forward_chunk_by_chunk)
+{
+    dc_rng rng;
+    dc_rng_seed(&rng, 5);
+    for (int causal = 1; causal >= 0; causal--) {
+        dc_module *mha = dc_mha_new(8, 2, 3, 4, causal, 0.0, &rng);
+        REQUIRE(mha);
+        dc_module_train(mha, false);
+        dc_tensor *x = dc_randn(&rng, DC_F32, DC_SHAPE(2, 7, 8));
+        dc_tensor *full = dc_forward(mha, x);
+        static const int64_t chunks[] = {3, 1, 2, 1};
+        dc_tensor *keys = NULL, *values = NULL;
+        int64_t at = 0;
+        for (size_t c = 0; c < sizeof chunks / sizeof *chunks; c++) {
+            dc_tensor *y = dc_mha_forward_cached(mha, dc_narrow(x, 1, at, chunks[c]), &keys, &values);
+            REQUIRE(y && keys && values && keys->shape[2] == at + chunks[c]);
+            CHECK(keys->shape[0] == 2 && keys->shape[1] == 2 && keys->shape[3] == 3 && values->shape[3] == 4);
+            /* causal: every chunk is rows of the full forward; non-causal: only the last one */
+            dc_tensor *want = causal ? dc_narrow(full, 1, at, chunks[c])
+                                     : dc_narrow(dc_forward(mha, dc_narrow(x, 1, 0, at + chunks[c])), 1,
+                                                 at, chunks[c]);
+            double *g = dc_test_values(y), *e = dc_test_values(want);
+            REQUIRE(g && e);
+            char label[64];
+            snprintf(label, sizeof label, "%s chunk %zu", causal ? "causal" : "non-causal", c);
+            CHECK_ALLCLOSE(label, g, e, dc_numel(y), 1e-5, 1e-6);
+            free(g), free(e);
+            at += chunks[c];
+        }
+        /* errors: the caches stay as they were */
+        dc_tensor *k_before = keys, *v_before = values, *none = NULL;
+        CHECK_ERROR(!dc_mha_forward_cached(mha, dc_randn(&rng, DC_F32, DC_SHAPE(3, 1, 8)), &keys, &values),
+                    "caches must be [3, 2, n, 3]");
+        CHECK_ERROR(!dc_mha_forward_cached(mha, dc_randn(&rng, DC_F32, DC_SHAPE(2, 1, 8)), &keys, &none),
+                    "both be empty or both be set");
+        CHECK_ERROR(!dc_mha_forward_cached(mha, dc_randn(&rng, DC_F32, DC_SHAPE(2, 1, 5)), &keys, &values),
+                    "input must be [B, T, 8]");
+        CHECK_ERROR(!dc_mha_forward_cached(NULL, x, &keys, &values), "not a MultiheadAttention");
+        CHECK(keys == k_before && values == v_before && keys->shape[2] == 7);
+        dc_tensor_free(keys), dc_tensor_free(values);
+        dc_module_free(mha);
+    }
+}

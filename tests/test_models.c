@@ -349,6 +349,28 @@ TEST(test_gpt_generate_crops_context_and_is_reproducible)
     dc_module_free(m);
 }
 
+/* Generation caches keys and values while the tokens fit the context: with a batch of two
+ * prompts and greedy sampling, every generated token is the argmax of the full forward on
+ * all tokens so far (a KV-cache bug shows up as a different token). */
+TEST(test_gpt_generate_with_kv_cache_matches_the_full_forward)
+{
+    dc_rng rng = seeded(11);
+    dc_gpt_config cfg = {.vocab = 23, .context = 16, .layers = 3, .heads = 2, .dim = 12};
+    dc_module *m = dc_gpt_new(&cfg, &rng);
+    REQUIRE(m);
+    dc_tensor *prompt = ids_tensor(2, 5, 23);
+    dc_tensor *g = dc_gpt_generate(m, prompt, 11, 0.0, 0, 1.0, NULL); /* 16 tokens: all cached */
+    REQUIRE(g && g->ndim == 2 && g->shape[0] == 2 && g->shape[1] == 16);
+    for (int64_t len = 5; len < 16; len++) {
+        dc_tensor *logits = dc_forward(m, dc_narrow(g, 1, 0, len));
+        for (int64_t b = 0; b < 2; b++) {
+            dc_tensor *next = dc_argmax(dc_select(dc_select(logits, 0, b), 0, len - 1), 0, false);
+            CHECK(next && dc_item(next) == dc_item_at(g, (int64_t[]){b, len}));
+        }
+    }
+    dc_module_free(m);
+}
+
 /* ---- ViT ------------------------------------------------------------------------------------- */
 
 TEST(test_vit_structure_and_errors)

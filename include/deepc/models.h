@@ -146,9 +146,12 @@ const dc_gpt_config *dc_gpt_get_config(const dc_module *gpt);
 int64_t dc_sample_logits(const float *logits, int64_t n, double temperature, int64_t top_k,
                          double top_p, dc_rng *rng);
 /* Autoregressive generation (book §3.2, §7.1): prompt ids [T0] or [B, T0] (int64, T0 >= 1)
- * followed by n_new sampled tokens -> a new tensor [T0 + n_new] or [B, T0 + n_new]. Each step
- * runs the model in eval mode without gradients on the last `context` tokens and samples
- * with dc_sample_logits; the model's training flag is restored at the end. */
+ * followed by n_new sampled tokens -> a new tensor [T0 + n_new] or [B, T0 + n_new]. The model
+ * runs in eval mode without gradients and each token is drawn with dc_sample_logits from the
+ * logits of the last position. Keys and values are cached (dc_mha_forward_cached): the
+ * prompt is run once, then each step runs only the newest token, as long as all tokens fit
+ * the context; past it, each step runs the last `context` tokens again (their positions
+ * shift). The model's training flag is restored at the end. */
 dc_tensor *dc_gpt_generate(dc_module *gpt, dc_tensor *prompt, int64_t n_new, double temperature,
                            int64_t top_k, double top_p, dc_rng *rng);
 

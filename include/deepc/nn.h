@@ -133,6 +133,15 @@ dc_module *dc_mha_new(int64_t dim, int64_t heads, int64_t dim_qk, int64_t dim_v,
 /* Cross-attention (or self-attention with a mask): queries xq [B, N, dim], keys/values
  * xkv [B, M, dim], mask (nullable) broadcast to [B, heads, N, M], nonzero = may attend. */
 dc_tensor *dc_mha_forward(dc_module *mha, dc_tensor *xq, dc_tensor *xkv, dc_tensor *mask);
+/* Self-attention with a KV cache, for autoregressive decoding: x [B, T, dim] holds the
+ * positions that follow the n cached ones. *keys [B, heads, n, dim_qk] and *values
+ * [B, heads, n, dim_v] (both NULL when nothing is cached yet) are replaced by new tensors
+ * with the T new positions appended (the old ones are freed; the caller frees the last).
+ * Returns [B, T, dim], equal to the last T rows of dc_forward on all n + T positions (a
+ * causal module's new queries see the cached keys and the new ones up to their own). On
+ * error returns NULL and leaves the caches as they were. */
+dc_tensor *dc_mha_forward_cached(dc_module *mha, dc_tensor *x, dc_tensor **keys,
+                                 dc_tensor **values);
 
 /* ---- Normalisation layers (src/nn/norm_layers.c; book §4.6) -------------------------------- */
 /* torch.nn's layers with their parameter and buffer names: weight (ones) and bias (zeros)

@@ -145,6 +145,11 @@ bool dc__needs_grad(const dc_node *node, int input);
 extern _Thread_local bool dc__grad_enabled;
 
 /* Element size helpers. */
+/* dc_scaled_dot_product_attention with the causal mask shifted: query i attends to keys
+ * j <= i + causal_offset (0: torch's causal mask; < 0: no causal mask). */
+dc_tensor *dc__attention(dc_tensor *q, dc_tensor *k, dc_tensor *v, dc_tensor *mask,
+                         int64_t causal_offset, double dropout_p, bool training, dc_rng *rng);
+
 static inline size_t dc__elsize(dc_dtype d)
 {
     switch (d) {

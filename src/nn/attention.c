@@ -49,6 +49,65 @@ dc_tensor *dc_mha_forward(dc_module *m, dc_tensor *xq, dc_tensor *xkv, dc_tensor
 
 static dc_tensor *mha_self_forward(dc_module *m, dc_tensor *x) { return dc_mha_forward(m, x, x, NULL); }
 
+/* Decoding with a KV cache: the new positions' keys and values are appended to the cached
+ * ones, and only the new positions' queries are computed, so a token costs O(positions so
+ * far) instead of re-running the whole window. */
+dc_tensor *dc_mha_forward_cached(dc_module *m, dc_tensor *x, dc_tensor **keys, dc_tensor **values)
+{
+    static const char op[] = "dc_mha_forward_cached";
+    if (!m || strcmp(m->type, "MultiheadAttention") != 0)
+        return dc_error("%s: not a MultiheadAttention module", op);
+    DC_CHECK_TENSOR(x, op);
+    if (!keys || !values) return dc_error("%s: keys and values must point to the caches", op);
+    const mha_impl *a = m->impl;
+    char buf[96], kbuf[96];
+    if (x->ndim != 3 || x->shape[2] != a->dim)
+        return dc_error("%s: input must be [B, T, %lld], got %s", op, (long long)a->dim,
+                        dc__shape_fmt(x->ndim, x->shape, buf, sizeof buf));
+    dc_tensor *k_old = *keys, *v_old = *values;
+    if ((k_old == NULL) != (v_old == NULL))
+        return dc_error("%s: the key and value caches must both be empty or both be set", op);
+    if (k_old) {
+        const int64_t B = x->shape[0], H = a->heads;
+        const bool k_ok = k_old->ndim == 4 && k_old->shape[0] == B && k_old->shape[1] == H &&
+                          k_old->shape[3] == a->dim_qk && k_old->dtype == x->dtype;
+        const bool v_ok = v_old->ndim == 4 && v_old->shape[0] == B && v_old->shape[1] == H &&
+                          v_old->shape[2] == k_old->shape[2] && v_old->shape[3] == a->dim_v &&
+                          v_old->dtype == x->dtype;
+        if (!k_ok || !v_ok)
+            return dc_error("%s: caches must be [%lld, %lld, n, %lld] and [%lld, %lld, n, %lld] "
+                            "of the input's dtype, got %s and %s",
+                            op, (long long)B, (long long)H, (long long)a->dim_qk, (long long)B,
+                            (long long)H, (long long)a->dim_v,
+                            dc__shape_fmt(k_old->ndim, k_old->shape, kbuf, sizeof kbuf),
+                            dc__shape_fmt(v_old->ndim, v_old->shape, buf, sizeof buf));
+    }
+    const int64_t cached = k_old ? k_old->shape[2] : 0;
+    size_t scope = dc_scope_begin();
+    dc_tensor *q = project(x, dc_module_param(m, "w_q"));
+    dc_tensor *k = project(x, dc_module_param(m, "w_k"));
+    dc_tensor *v = project(x, dc_module_param(m, "w_v"));
+    if (k_old && k && v) {
+        k = dc_cat((dc_tensor *[]){k_old, k}, 2, 2);
+        v = dc_cat((dc_tensor *[]){v_old, v}, 2, 2);
+    }
+    dc_tensor *y = k && v ? dc__attention(q, k, v, NULL, a->causal ? cached : -1, a->dropout,
+                                          m->training, a->rng)
+                          : NULL;
+    if (y) y = dc_reshape(dc_permute(y, (int[]){0, 2, 1, 3}), 3,
+                          (int64_t[]){x->shape[0], x->shape[1], a->heads * a->dim_v});
+    y = dc_matmul(y, dc_module_param(m, "w_o"));
+    if (!y) {
+        dc_scope_end(scope);
+        return NULL; /* the caches are left as they were */
+    }
+    dc_tensor *k_new = dc_tensor_retain(k), *v_new = dc_tensor_retain(v);
+    y = dc_scope_return(scope, y);
+    dc_tensor_free(*keys), dc_tensor_free(*values);
+    *keys = k_new, *values = v_new;
+    return y;
+}
+
 static void mha_describe(const dc_module *m, char *buf, size_t size)
 {
     const mha_impl *a = m->impl;

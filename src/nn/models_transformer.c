@@ -382,6 +382,30 @@ int64_t dc_sample_logits(const float *logits, int64_t n, double temperature, int
     return chosen;
 }
 
+/* The next-token logits [B, 1, vocab] after ids [B, T] at positions [pos0, pos0 + T), all
+ * earlier positions being in the KV cache kv[2 l], kv[2 l + 1] of each layer l (see
+ * dc_mha_forward_cached; the new positions are appended). pos0 + T <= context. */
+static dc_tensor *gpt_decode(dc_module *gpt, dc_tensor *ids, int64_t pos0, dc_tensor **kv)
+{
+    size_t scope = dc_scope_begin();
+    const int64_t T = ids->shape[1];
+    dc_tensor *positions = dc_module_param(dc_module_child(gpt, "pos_emb"), "weight");
+    dc_tensor *x = dc_add(dc_forward(dc_module_child(gpt, "tok_emb"), ids),
+                          dc_narrow(positions, 0, pos0, T));
+    const dc_module *blocks = dc_module_child(gpt, "blocks");
+    for (int l = 0; l < blocks->n_children && x; l++) {
+        dc_module *layer = blocks->children[l];
+        dc_module *att = dc_module_child(layer, "self_att");
+        dc_tensor *h = dc_mha_forward_cached(dc_module_child(att, "mha"),
+                                             dc_forward(dc_module_child(att, "ln"), x), &kv[2 * l],
+                                             &kv[2 * l + 1]);
+        x = dc_forward(dc_module_child(layer, "ffw"), dc_add(x, h));
+    }
+    x = dc_narrow(x, 1, T - 1, 1); /* only the last position is sampled */
+    x = dc_forward(dc_module_child(gpt, "head"), dc_forward(dc_module_child(gpt, "ln_f"), x));
+    return dc_scope_return(scope, x);
+}
+
 dc_tensor *dc_gpt_generate(dc_module *gpt, dc_tensor *prompt, int64_t n_new, double temperature,
                            int64_t top_k, double top_p, dc_rng *rng)
 {
@@ -411,24 +435,35 @@ dc_tensor *dc_gpt_generate(dc_module *gpt, dc_tensor *prompt, int64_t n_new, dou
 
     const bool was_training = gpt->training, grad_mode = dc_no_grad_begin();
     dc_module_train(gpt, false);
-    bool ok = true;
-    for (int64_t len = T0; len < total && ok; len++) {
-        /* the last `context` tokens of every row, as one [B, w] batch */
-        const int64_t start = len > c->context ? len - c->context : 0, w = len - start;
+    dc_tensor **kv = calloc(2 * (size_t)(c->layers > 0 ? c->layers : 1), sizeof *kv);
+    bool ok = kv != NULL;
+    if (!ok) dc_error("%s: out of memory", op);
+    for (int64_t len = T0, cached = 0; len < total && ok; len++) {
+        /* positions [cached, len) are new: the prompt, then one token a step, until the
+         * window would slide past the context (then the positions of every token shift, so
+         * the whole window is recomputed each step) */
+        const bool use_cache = len <= c->context;
+        const int64_t start = use_cache ? cached : (len > c->context ? len - c->context : 0);
+        const int64_t w = len - start;
         for (int64_t b = 0; b < B; b++)
             memcpy(window + b * w, ids + b * total + start, (size_t)w * sizeof *ids);
         size_t scope = dc_scope_begin();
-        dc_tensor *logits = dc_contiguous(dc_forward(gpt, dc_from_buffer(DC_I64, 2, (int64_t[]){B, w}, window)));
-        if (logits && logits->dtype != DC_F32) logits = dc_contiguous(dc_to_dtype(logits, DC_F32));
+        dc_tensor *batch = dc_from_buffer(DC_I64, 2, (int64_t[]){B, w}, window);
+        dc_tensor *logits = use_cache ? gpt_decode(gpt, batch, start, kv)
+                                      : dc_narrow(dc_forward(gpt, batch), 1, w - 1, 1);
+        if (logits) logits = dc_contiguous(dc_to_dtype(logits, DC_F32)); /* [B, 1, V] */
         ok = logits != NULL;
+        cached = len;
         for (int64_t b = 0; b < B && ok; b++) {
-            const float *last = (const float *)dc_data(logits) + (b * w + w - 1) * V;
-            int64_t next = dc_sample_logits(last, V, temperature, top_k, top_p, rng);
+            int64_t next = dc_sample_logits((const float *)dc_data(logits) + b * V, V,
+                                            temperature, top_k, top_p, rng);
             ok = next >= 0;
             ids[b * total + len] = next;
         }
         dc_scope_end(scope);
     }
+    for (int i = 0; kv && i < 2 * c->layers; i++) dc_tensor_free(kv[i]);
+    free(kv);
     dc_module_train(gpt, was_training);
     dc_grad_mode_restore(grad_mode);
     dc_tensor *out = ok ? dc_from_buffer(DC_I64, prompt->ndim,

@@ -8,14 +8,15 @@
 /* Declared with the dropout ops in ops.h. */
 dc_tensor *dc_dropout(dc_tensor *x, double p, bool training, dc_rng *rng);
 
-/* Additive mask [Nq, Nkv]: 0 where query i may attend to key j (j <= i, top-left aligned like
- * torch's causal mask), -inf elsewhere. */
-static dc_tensor *causal_bias(dc_dtype dtype, int64_t nq, int64_t nkv)
+/* Additive mask [Nq, Nkv]: 0 where query i may attend to key j (j <= i + offset), -inf
+ * elsewhere. offset 0 is torch's causal mask (top-left aligned); queries that follow
+ * `offset` cached keys (decoding with a KV cache) see those and the new keys up to theirs. */
+static dc_tensor *causal_bias(dc_dtype dtype, int64_t nq, int64_t nkv, int64_t offset)
 {
     dc_tensor *bias = dc_zeros(dtype, 2, (int64_t[]){nq, nkv});
     if (!bias) return NULL;
     for (int64_t i = 0; i < nq; i++)
-        for (int64_t j = i + 1; j < nkv; j++) {
+        for (int64_t j = i + offset + 1; j < nkv; j++) {
             if (dtype == DC_F32) ((float *)dc_data(bias))[i * nkv + j] = -INFINITY;
             else ((double *)dc_data(bias))[i * nkv + j] = -INFINITY;
         }
@@ -25,6 +26,12 @@ static dc_tensor *causal_bias(dc_dtype dtype, int64_t nq, int64_t nkv)
 dc_tensor *dc_scaled_dot_product_attention(dc_tensor *q, dc_tensor *k, dc_tensor *v,
                                            dc_tensor *mask, bool causal, double dropout_p,
                                            bool training, dc_rng *rng)
+{
+    return dc__attention(q, k, v, mask, causal ? 0 : -1, dropout_p, training, rng);
+}
+
+dc_tensor *dc__attention(dc_tensor *q, dc_tensor *k, dc_tensor *v, dc_tensor *mask,
+                         int64_t causal_offset, double dropout_p, bool training, dc_rng *rng)
 {
     const char *op = "dc_scaled_dot_product_attention";
     DC_CHECK_TENSOR(q, op);
@@ -46,7 +53,9 @@ dc_tensor *dc_scaled_dot_product_attention(dc_tensor *q, dc_tensor *k, dc_tensor
     int64_t nq = q->shape[q->ndim - 2], nkv = k->shape[k->ndim - 2];
     size_t scope = dc_scope_begin();
     dc_tensor *scores = dc_mul_scalar(dc_matmul(q, dc_transpose(k, -2, -1)), 1.0 / sqrt((double)dqk));
-    if (causal && scores) scores = dc_add(scores, causal_bias(q->dtype, nq, nkv));
+    /* a query with every key at or before it (one new token after a cache) needs no mask */
+    if (causal_offset >= 0 && nkv > causal_offset + 1 && scores)
+        scores = dc_add(scores, causal_bias(q->dtype, nq, nkv, causal_offset));
     if (mask && scores) { /* boolean mask as torch: nonzero = may attend */
         dc_tensor *zero = dc_scalar(mask->dtype == DC_I64 ? DC_F64 : mask->dtype, 0.0);
         dc_tensor *m = mask->dtype == DC_I64 ? dc_to_dtype(mask, DC_F64) : mask;
