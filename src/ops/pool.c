@@ -17,6 +17,12 @@
  *                                  taps floor(src) and floor(src)+1 with weights
  *                                  1-λ and λ, λ = src - floor(src) (one tap at the border).
  * The 1-D versions run the 2-D op on an [N, C, 1, L] view. */
+/* The max pool kernels are written for gcc's vectoriser: at -O2 its "very-cheap" model skips
+ * loops whose trip count is not a known multiple of the vector width (all of them here), and
+ * float selects are if-converted only when compares may not trap (deepc never reads FP
+ * exception flags). Neither changes a result; the Makefile's flags already say the same. */
+#pragma GCC optimize("vect-cost-model=cheap", "no-trapping-math")
+
 #include "../core/internal.h"
 #include "../kernels/kernels.h"
 
@@ -116,14 +122,26 @@ static bool axis_taps_build(const axis_spec *a, axis_taps *t)
 
 /* ---- Plane kernels ------------------------------------------------------------------- */
 
+/* Max pool over the interior outputs of a plane, for one window size (see max_interior_f32). */
+typedef void (*max_interior_fn)(const void *x, int64_t W, int64_t sw, int64_t row_step,
+                                int64_t rows, void *y, int32_t *arg, int64_t n, int64_t ld,
+                                int32_t at);
+/* The interior kernel's unit of work: outputs come in blocks of 4 (the float vector width of
+ * SSE2, a multiple of the double one), so its vectorised loop never runs a scalar remainder. */
+enum { MAX_BLOCK = 4 };
+
 typedef struct {
     const pool_spec *p;
     const axis_taps *th, *tw; /* linear maps only */
     const void *in;           /* forward: x; backward: g */
-    void *out;                /* forward: y; backward: dX (zeroed) */
+    void *out;                /* forward: y; backward: dX (zeroed; uninitialised for max pool) */
     int32_t *argmax;          /* max pool: flat index ih*W + iw of each output's max */
     const int64_t *jj_range;  /* window pools: per kernel column kw, the outputs [lo, hi) whose
                                  tap in that column is inside the image (2 entries per kw) */
+    max_interior_fn interior; /* max pool: the kernel for the interior, NULL for window sizes
+                                 without one (then every output takes the generic path) */
+    int64_t i_lo, i_hi, j_lo, j_hi; /* the interior: the outputs whose window lies inside the
+                                       image, rows [i_lo, i_hi) x columns [j_lo, j_hi) */
     bool f64;
 } pool_job;
 
@@ -143,20 +161,20 @@ typedef struct {
         }                                                                                          \
     }
 
-/* The window taps of output row i of a window pool, a whole row at a time: for each
- * window row ih inside the image and each kernel column kw, the outputs jj in [jj_lo, jj_hi)
- * whose tap (ih, jj*sw - pw + kw) is inside the image (padding is skipped), with
- * xrow = &x[ih*W - pw + kw] (of type XT *) (index with jj*sw) and row_at its flat index. Per output
- * the taps come in row-major order (ih, then kw). */
-#define FOR_EACH_WINDOW_TAP(XT, p, i, BODY)                                                        \
+/* The window taps of the outputs [jb, je) of output row i of a window pool, a whole row at a
+ * time: for each window row ih inside the image and each kernel column kw, the outputs jj in
+ * [jj_lo, jj_hi) (within [jb, je)) whose tap (ih, jj*sw - pw + kw) is inside the image (padding
+ * is skipped), with xrow = &x[ih*W - pw + kw] (of type XT *) (index with jj*sw) and row_at its
+ * flat index. Per output the taps come in row-major order (ih, then kw). */
+#define FOR_EACH_WINDOW_TAP(XT, p, i, jb, je, BODY)                                                \
     do {                                                                                           \
         const int64_t sw = (p)->w.stride, pw = (p)->w.pad, kh_ = (p)->h.kernel;                    \
-        (void)OW;                                                                                  \
         const int64_t h0_ = (i) * (p)->h.stride - (p)->h.pad;                                      \
         for (int64_t ih = h0_ < 0 ? 0 : h0_; ih < h0_ + kh_ && ih < H; ih++)                       \
             for (int64_t kw = 0; kw < (p)->w.kernel; kw++) {                                       \
                 const int64_t off = kw - pw;                                                       \
-                const int64_t jj_lo = j->jj_range[2 * kw], jj_hi = j->jj_range[2 * kw + 1];        \
+                const int64_t lo_ = j->jj_range[2 * kw], hi_ = j->jj_range[2 * kw + 1];            \
+                const int64_t jj_lo = lo_ > (jb) ? lo_ : (jb), jj_hi = hi_ < (je) ? hi_ : (je);    \
                 const int64_t row_at = ih * W + off;                                               \
                 (void)row_at;                                                                      \
                 XT *xrow = x + row_at;                                                             \
@@ -198,42 +216,124 @@ typedef struct {
     }                                                                                              \
     /* y = window max; ties and the scan order as torch: the first max in row-major order          \
      * wins, a NaN always wins (so it propagates), an all -inf window points at its first          \
-     * real element. Branchless (take = v > best or v is NaN; real data mispredicts a branch       \
-     * half the time) and vectorisable: a whole output row is updated tap by tap, y and arg        \
-     * holding the running max; per output the taps still come in row-major order. */              \
-    static void max_forward_##SUFFIX(const pool_job *j, int64_t begin, int64_t end)                \
+     * real element, padding never wins. Both paths select without branching (take = v > best      \
+     * or v is NaN; real data mispredicts a branch half the time). */                              \
+    /* Any window, inside the image or touching padding: the outputs [jb, je) of output row i      \
+     * are updated tap by tap, y and arg holding the running max (vectorisable across the row;     \
+     * per output the taps still come in row-major order). For the border outputs, and for the     \
+     * window sizes without an interior kernel. */                                                 \
+    static void max_row_generic_##SUFFIX(const pool_job *j, const T *x, int64_t i, int64_t jb,     \
+                                         int64_t je, T *restrict y, int32_t *restrict arg)         \
     {                                                                                              \
-        const int64_t H = j->p->h.in, W = j->p->w.in, OH = j->p->h.out, OW = j->p->w.out;          \
+        if (jb >= je) return;                                                                      \
+        const int64_t H = j->p->h.in, W = j->p->w.in;                                              \
         const int32_t sw32 = (int32_t)j->p->w.stride; /* index math in int32 lanes */              \
-        for (int64_t pl = begin; pl < end; pl++) {                                                 \
-            const T *x = (const T *)j->in + pl * H * W;                                            \
-            for (int64_t i = 0; i < OH; i++) {                                                     \
-                T *restrict y = (T *)j->out + (pl * OH + i) * OW;                                  \
-                int32_t *restrict arg = j->argmax + (pl * OH + i) * OW;                            \
-                const int64_t h0 = i * j->p->h.stride - j->p->h.pad, h_lo = h0 < 0 ? 0 : h0;       \
-                for (int64_t jj = 0; jj < OW; jj++) {                                              \
-                    const int64_t w0 = jj * j->p->w.stride - j->p->w.pad;                          \
-                    y[jj] = -(T)INFINITY;                                                          \
-                    arg[jj] = (int32_t)(h_lo * W + (w0 < 0 ? 0 : w0));                             \
+        const int64_t h0 = i * j->p->h.stride - j->p->h.pad, h_lo = h0 < 0 ? 0 : h0;               \
+        for (int64_t jj = jb; jj < je; jj++) {                                                     \
+            const int64_t w0 = jj * j->p->w.stride - j->p->w.pad;                                  \
+            y[jj] = -(T)INFINITY;                                                                  \
+            arg[jj] = (int32_t)(h_lo * W + (w0 < 0 ? 0 : w0));                                     \
+        }                                                                                          \
+        FOR_EACH_WINDOW_TAP(const T, j->p, i, jb, je, {                                            \
+            const T v = xrow[jj * sw];                                                             \
+            const bool take = (v > y[jj]) | (v != v);                                              \
+            y[jj] = take ? v : y[jj];                                                              \
+            arg[jj] = take ? (int32_t)row_at + (int32_t)jj * sw32 : arg[jj];                       \
+        });                                                                                        \
+    }                                                                                              \
+    /* The interior (windows inside the image: no padding to skip, no clipping): rows x n          \
+     * outputs, the first window's top-left at x (flat index at in the plane), the next windows    \
+     * sw to the right and row_step further down, written to y and arg with row stride ld. The     \
+     * running max and its offset stay in registers per output, no memory traffic per tap.         \
+     * Starting from tap (0, 0) is the same as starting from -inf: it is taken unless it is -inf,  \
+     * and then the window's first element is the answer anyway. Called with constant KH, KW       \
+     * (MAX_INTERIOR_SIZES) so the taps unroll and gcc vectorises across the outputs; the offset   \
+     * has the lanes' width (OFF_T: int32 for float, double for double) so that it does. */        \
+    static inline void max_interior_##SUFFIX(                                                      \
+        const T *restrict x, int64_t W, int64_t sw, int64_t row_step, int64_t rows, int64_t KH,    \
+        int64_t KW, T *restrict y, int32_t *restrict arg, int64_t n, int64_t ld, int32_t at)       \
+    {                                                                                              \
+        for (int64_t r = 0; r < rows; r++) {                                                       \
+            const T *xr = x + r * row_step;                                                        \
+            const int32_t at_r = at + (int32_t)(r * row_step);                                     \
+            for (int64_t jj = 0; jj < n; jj++) {                                                   \
+                const T *win = xr + jj * sw;                                                       \
+                T best = win[0];                                                                   \
+                OFF_T off = 0;                                                                     \
+                _Pragma("GCC unroll 8") for (int64_t a = 0; a < KH; a++)                           \
+                    _Pragma("GCC unroll 8") for (int64_t b = 0; b < KW; b++)                       \
+                {                                                                                  \
+                    const T v = win[a * W + b];                                                    \
+                    const bool take = (v > best) | (v != v);                                       \
+                    best = take ? v : best;                                                        \
+                    off = take ? (OFF_T)(a * W + b) : off;                                         \
                 }                                                                                  \
-                FOR_EACH_WINDOW_TAP(const T, j->p, i, {                                            \
-                    const T v = xrow[jj * sw];                                                     \
-                    const bool take = (v > y[jj]) | (v != v);                                      \
-                    y[jj] = take ? v : y[jj];                                                      \
-                    arg[jj] = take ? (int32_t)row_at + (int32_t)jj * sw32 : arg[jj];               \
-                });                                                                                \
+                y[r * ld + jj] = best;                                                             \
+                arg[r * ld + jj] = at_r + (int32_t)(jj * sw) + (int32_t)off;                       \
             }                                                                                      \
         }                                                                                          \
     }                                                                                              \
-    /* dX[argmax] += g (dX zeroed by the caller) */                                                \
+    /* The interior outputs (rows [i_lo, i_hi) x columns [j_lo, j_hi)) go to the interior kernel   \
+     * when the window size has one, all others (windows touching padding) to the generic path. */ \
+    static void max_forward_##SUFFIX(const pool_job *j, int64_t begin, int64_t end)                \
+    {                                                                                              \
+        const pool_spec *p = j->p;                                                                 \
+        const int64_t H = p->h.in, W = p->w.in, OH = p->h.out, OW = p->w.out;                      \
+        const int64_t sh = p->h.stride, sw = p->w.stride;                                          \
+        const int64_t i_lo = j->i_lo, i_hi = j->i_hi, j_lo = j->j_lo, j_hi = j->j_hi;              \
+        const bool fast = j->interior && i_lo < i_hi && j_hi - j_lo >= MAX_BLOCK;                  \
+        for (int64_t pl = begin; pl < end; pl++) {                                                 \
+            const T *x = (const T *)j->in + pl * H * W;                                            \
+            T *y = (T *)j->out + pl * OH * OW;                                                     \
+            int32_t *arg = j->argmax + pl * OH * OW;                                               \
+            for (int64_t i = 0; i < OH; i++) {                                                     \
+                T *y_i = y + i * OW;                                                               \
+                int32_t *arg_i = arg + i * OW;                                                     \
+                if (fast && i >= i_lo && i < i_hi) { /* the border columns of an interior row */   \
+                    max_row_generic_##SUFFIX(j, x, i, 0, j_lo, y_i, arg_i);                        \
+                    max_row_generic_##SUFFIX(j, x, i, j_hi, OW, y_i, arg_i);                       \
+                } else {                                                                           \
+                    max_row_generic_##SUFFIX(j, x, i, 0, OW, y_i, arg_i);                          \
+                }                                                                                  \
+            }                                                                                      \
+            if (!fast) continue;                                                                   \
+            /* whole blocks of MAX_BLOCK columns, then one more block ending at j_hi (it overlaps  \
+             * the one before: those outputs are computed twice, the same) */                      \
+            const int64_t n = j_hi - j_lo, n_even = n - n % MAX_BLOCK;                             \
+            const int64_t block_j[2] = {j_lo, j_hi - MAX_BLOCK}, block_n[2] = {n_even, MAX_BLOCK}; \
+            for (int b = 0; b < (n_even < n ? 2 : 1); b++) {                                       \
+                const int64_t jj = block_j[b];                                                     \
+                const int64_t at = (i_lo * sh - p->h.pad) * W + jj * sw - p->w.pad;                \
+                j->interior(x + at, W, sw, sh * W, i_hi - i_lo, y + i_lo * OW + jj,                \
+                            arg + i_lo * OW + jj, block_n[b], OW, (int32_t)at);                    \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    /* dX = g at the argmax (summed where windows overlap), 0 elsewhere, into an uninitialised     \
+     * dX: the rows of a plane are zeroed just before the first output row whose windows reach     \
+     * them is scattered (window rows only move down, so a row is zeroed once, before any window   \
+     * adds to it), so dX is written in one pass, while in cache, instead of a memset of the       \
+     * whole tensor followed by a scatter into it. Rows no window reads (a last row left over by   \
+     * the stride) are zeroed at the end; columns no window reads are zeroed with their rows. */   \
     static void max_backward_##SUFFIX(const pool_job *j, int64_t begin, int64_t end)               \
     {                                                                                              \
-        const int64_t HW = j->p->h.in * j->p->w.in, OHW = j->p->h.out * j->p->w.out;               \
+        const pool_spec *p = j->p;                                                                 \
+        const int64_t H = p->h.in, W = p->w.in, OH = p->h.out, OW = p->w.out;                      \
         for (int64_t pl = begin; pl < end; pl++) {                                                 \
-            const T *g = (const T *)j->in + pl * OHW;                                              \
-            const int32_t *arg = j->argmax + pl * OHW;                                             \
-            T *dx = (T *)j->out + pl * HW;                                                         \
-            for (int64_t k = 0; k < OHW; k++) dx[arg[k]] += g[k];                                  \
+            const T *g = (const T *)j->in + pl * OH * OW;                                          \
+            const int32_t *arg = j->argmax + pl * OH * OW;                                         \
+            T *dx = (T *)j->out + pl * H * W;                                                      \
+            int64_t zeroed = 0; /* rows [0, zeroed) are zero but for the scatters so far */        \
+            for (int64_t i = 0; i < OH; i++) {                                                     \
+                const int64_t h_end = i * p->h.stride - p->h.pad + p->h.kernel;                    \
+                const int64_t rows = (h_end < H ? h_end : H) - zeroed;                             \
+                if (rows > 0) {                                                                    \
+                    memset(dx + zeroed * W, 0, (size_t)(rows * W) * sizeof(T));                    \
+                    zeroed += rows;                                                                \
+                }                                                                                  \
+                for (int64_t k = i * OW; k < (i + 1) * OW; k++) dx[arg[k]] += g[k];                \
+            }                                                                                      \
+            if (zeroed < H) memset(dx + zeroed * W, 0, (size_t)((H - zeroed) * W) * sizeof(T));    \
         }                                                                                          \
     }                                                                                              \
     /* avg_pool (count_include_pad): y = (sum of the window's real taps) / (KH*KW), the same       \
@@ -247,7 +347,7 @@ typedef struct {
             for (int64_t i = 0; i < OH; i++) {                                                     \
                 T *restrict y = (T *)j->out + (pl * OH + i) * OW;                                  \
                 for (int64_t jj = 0; jj < OW; jj++) y[jj] = 0;                                     \
-                FOR_EACH_WINDOW_TAP(const T, j->p, i, { y[jj] += xrow[jj * sw]; });                \
+                FOR_EACH_WINDOW_TAP(const T, j->p, i, 0, OW, { y[jj] += xrow[jj * sw]; });         \
                 for (int64_t jj = 0; jj < OW; jj++) y[jj] *= scale;                                \
             }                                                                                      \
         }                                                                                          \
@@ -261,13 +361,57 @@ typedef struct {
             T *x = (T *)j->out + pl * H * W; /* dX, written through xrow */                        \
             for (int64_t i = 0; i < OH; i++) {                                                     \
                 const T *g = (const T *)j->in + (pl * OH + i) * OW;                                \
-                FOR_EACH_WINDOW_TAP(T, j->p, i, { xrow[jj * sw] += g[jj] * scale; });              \
+                FOR_EACH_WINDOW_TAP(T, j->p, i, 0, OW, { xrow[jj * sw] += g[jj] * scale; });       \
             }                                                                                      \
         }                                                                                          \
     }
 
+#define OFF_T int32_t
 DEFINE_POOL_KERNELS(float, f32)
+#undef OFF_T
+#define OFF_T double
 DEFINE_POOL_KERNELS(double, f64)
+#undef OFF_T
+
+/* The window sizes (KH, KW) with an interior kernel: those of the usual CNNs (2x2: LeNet, VGG;
+ * 3x3: LeNet, ResNet). Other sizes, 1-D pools included, take the generic path everywhere. */
+#define MAX_INTERIOR_SIZES(X) X(2, 2) X(3, 3)
+
+#define DEFINE_MAX_INTERIOR(KH, KW)                                                                \
+    static void max_interior_##KH##x##KW##_f32(const void *x, int64_t W, int64_t sw,               \
+                                               int64_t row_step, int64_t rows, void *y,            \
+                                               int32_t *arg, int64_t n, int64_t ld, int32_t at)    \
+    {                                                                                              \
+        max_interior_f32(x, W, sw, row_step, rows, KH, KW, y, arg, n, ld, at);                     \
+    }                                                                                              \
+    static void max_interior_##KH##x##KW##_f64(const void *x, int64_t W, int64_t sw,               \
+                                               int64_t row_step, int64_t rows, void *y,            \
+                                               int32_t *arg, int64_t n, int64_t ld, int32_t at)    \
+    {                                                                                              \
+        max_interior_f64(x, W, sw, row_step, rows, KH, KW, y, arg, n, ld, at);                     \
+    }
+MAX_INTERIOR_SIZES(DEFINE_MAX_INTERIOR)
+
+static max_interior_fn max_interior_kernel(int64_t kh, int64_t kw, bool f64)
+{
+#define MAX_INTERIOR_CASE(KH, KW)                                                                  \
+    if (kh == KH && kw == KW)                                                                      \
+        return f64 ? max_interior_##KH##x##KW##_f64 : max_interior_##KH##x##KW##_f32;
+    MAX_INTERIOR_SIZES(MAX_INTERIOR_CASE)
+#undef MAX_INTERIOR_CASE
+    return NULL;
+}
+
+/* The outputs [*lo, *hi) of a window axis whose window lies inside the input:
+ * 0 <= o*s - p and o*s - p + k <= in. */
+static void window_interior(const axis_spec *a, int64_t *lo, int64_t *hi)
+{
+    *lo = (a->pad + a->stride - 1) / a->stride;
+    const int64_t last = a->in - a->kernel + a->pad; /* largest o*s allowed */
+    *hi = last < 0 ? 0 : last / a->stride + 1;
+    if (*hi > a->out) *hi = a->out;
+    if (*hi < *lo) *hi = *lo;
+}
 
 typedef struct {
     pool_job job;
@@ -314,7 +458,12 @@ static bool pool_run(const pool_spec *p, bool backward, int64_t planes, const vo
             return false;
         }
     }
-    pool_task t = {{p, &th, &tw, in, out, argmax, jj_range, f64}, backward};
+    pool_task t = {{p, &th, &tw, in, out, argmax, jj_range, NULL, 0, 0, 0, 0, f64}, backward};
+    if (p->mode == POOL_MAX) {
+        t.job.interior = max_interior_kernel(p->h.kernel, p->w.kernel, f64);
+        window_interior(&p->h, &t.job.i_lo, &t.job.i_hi);
+        window_interior(&p->w, &t.job.j_lo, &t.job.j_hi);
+    }
     const int64_t work = p->h.out * p->w.out * axis_max_taps(&p->h) * axis_max_taps(&p->w) + 1;
     dc_parallel_for(planes, 65536 / work + 1, pool_plane_range, &t);
     dc__free(th.start);
@@ -333,7 +482,9 @@ static int pool_backward(dc_node *node, dc_tensor *g, dc_tensor **grads)
     dc_tensor *gc = dc_contiguous(g);
     if (!gc) return -1;
     const int64_t shape[4] = {g->shape[0], g->shape[1], p.h.in, p.w.in};
-    dc_tensor *dx = dc_zeros(g->dtype, 4, shape);
+    /* the max pool kernel writes every element of dX; the linear maps add into zeros */
+    dc_tensor *dx =
+        p.mode == POOL_MAX ? dc_empty(g->dtype, 4, shape) : dc_zeros(g->dtype, 4, shape);
     if (!dx) return -1;
     int32_t *argmax = NULL;
     if (p.mode == POOL_MAX) {
