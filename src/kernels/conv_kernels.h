@@ -1,4 +1,6 @@
-/* Convolution kernels (im2col + GEMM), independent of tensors and autograd.
+/* Convolution kernels (im2col + GEMM), independent of tensors and autograd. float32
+ * convolutions of one input channel with stride 1 and dilation 1 (first layers: LeNet's
+ * conv1) run a direct kernel instead (conv_direct.h), for the forward and weight passes.
  *
  * Everything is phrased in terms of one convolution "image -> columns":
  *   image   x[N, C_in,  H,  W ]    (the conv's input; conv_transpose's *output*)

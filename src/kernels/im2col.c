@@ -10,6 +10,7 @@
  * dispatch cost more than the multiply). Y and the incoming gradient are [N, C, L] in
  * memory, so they pass through a [C, B*L] staging matrix (a copy of the output only).
  * Scratch stays bounded: a block's columns are capped at BLOCK_COLS_BYTES per thread. */
+#include "conv_direct.h"
 #include "conv_kernels.h"
 #include "kernels.h"
 
@@ -397,6 +398,8 @@ static void copy_window(const dc_conv_shape *full, const dc_conv_shape *win, int
 
 size_t dc_conv_scratch_bytes(const dc_conv_shape *s, bool f64, dc_conv_pass pass)
 {
+    if (pass != DC_CONV_BACKWARD_DATA && dc_conv_direct_handles(s, f64))
+        return dc_conv_direct_scratch_bytes(s, pass);
     const size_t es = f64 ? 8 : 4;
     dc_conv_shape cropped;
     int64_t kh0, kw0;
@@ -694,6 +697,10 @@ static void run(conv_job *j)
 void dc_conv_forward(const dc_conv_shape *s, bool f64, const void *x, const void *w,
                      const void *bias, void *y, void *scratch)
 {
+    if (dc_conv_direct_handles(s, f64)) { /* single-input-channel layers: conv_direct.h */
+        dc_conv_direct_forward(s, x, w, bias, y, scratch);
+        return;
+    }
     conv_job j = {.s = s,
                   .f64 = f64,
                   .image_in = x,
@@ -722,6 +729,10 @@ void dc_conv_backward_data(const dc_conv_shape *s, bool f64, const void *y, cons
 void dc_conv_backward_weight(const dc_conv_shape *s, bool f64, const void *x, const void *y,
                              void *dw, void *db, void *scratch)
 {
+    if (dc_conv_direct_handles(s, f64)) {
+        dc_conv_direct_backward_weight(s, x, y, dw, db, scratch);
+        return;
+    }
     conv_job j = {.s = s,
                   .f64 = f64,
                   .image_in = x,
