@@ -281,7 +281,7 @@ typedef struct {
         const int64_t H = p->h.in, W = p->w.in, OH = p->h.out, OW = p->w.out;                      \
         const int64_t sh = p->h.stride, sw = p->w.stride;                                          \
         const int64_t i_lo = j->i_lo, i_hi = j->i_hi, j_lo = j->j_lo, j_hi = j->j_hi;              \
-        const bool fast = j->interior && i_lo < i_hi && j_hi - j_lo >= MAX_BLOCK;                  \
+        const bool fast = j->interior && i_lo < i_hi && j_lo < j_hi;                               \
         for (int64_t pl = begin; pl < end; pl++) {                                                 \
             const T *x = (const T *)j->in + pl * H * W;                                            \
             T *y = (T *)j->out + pl * OH * OW;                                                     \
@@ -299,7 +299,8 @@ typedef struct {
             if (!fast) continue;                                                                   \
             /* whole blocks of MAX_BLOCK columns, then one more block ending at j_hi (it overlaps  \
              * the one before: those outputs are computed twice, the same) */                      \
-            const int64_t n = j_hi - j_lo, n_even = n - n % MAX_BLOCK;                             \
+            /* (rows narrower than a block: one scalar block; LeNet's 4x4 -> 2x2 planes) */       \
+            const int64_t n = j_hi - j_lo, n_even = n < MAX_BLOCK ? n : n - n % MAX_BLOCK;         \
             const int64_t block_j[2] = {j_lo, j_hi - MAX_BLOCK}, block_n[2] = {n_even, MAX_BLOCK}; \
             for (int b = 0; b < (n_even < n ? 2 : 1); b++) {                                       \
                 const int64_t jj = block_j[b];                                                     \
