@@ -360,36 +360,66 @@ TEST(test_conv2d_and_transpose_float32_match_float64_with_1_and_2_threads)
 /* Taps that only ever read padding are skipped (the kernel is cropped to the taps that read
  * something: ResNet-18's 3x3 convs on 1x1 maps). The cropped conv must equal the same conv
  * on an explicitly zero-padded input with no padding (which crops nothing), and its
- * gradients, the cropped-away taps' zero weight gradient included, must pass the check. */
-static const dc_conv2d_opts cropped_opts = {{1, 2}, {2, 1}, {1, 1}, 1};
+ * gradients, the cropped-away taps' zero weight gradient included, must pass the check.
+ * Two cases: height 1 with kernel 5 and padding 2 (only tap 2 reads the input) and width 2
+ * with kernel 3, padding 1, stride 2 (taps 1 and 2); and ResNet-18's single centre tap (a
+ * 3x3 kernel, padding 1, on 1x1 maps), in float64 and float32. */
+typedef struct {
+    dc_conv2d_opts opts;
+    int64_t x[4], w[4];
+} cropped_case;
+
+static const cropped_case cropped_cases[] = {
+    {{{1, 2}, {2, 1}, {1, 1}, 1}, {2, 3, 1, 2}, {4, 3, 5, 3}},
+    {{{1, 1}, {1, 1}, {1, 1}, 1}, {3, 6, 1, 1}, {5, 6, 3, 3}},
+};
 
 static dc_tensor *conv2d_cropped(dc_tensor *const *in, void *ctx)
 {
-    (void)ctx;
-    return dc_conv2d(in[0], in[1], in[2], cropped_opts);
+    return dc_conv2d(in[0], in[1], in[2], ((const cropped_case *)ctx)->opts);
 }
 
 TEST(test_conv2d_skips_taps_that_read_only_padding)
 {
-    /* height 1 with kernel 5 and padding 2: only tap 2 reads the input; width 2 with kernel
-     * 3, padding 1, stride 2: taps 1 and 2 */
-    dc_tensor *x = dc_requires_grad(dc_randn(NULL, DC_F64, DC_SHAPE(2, 3, 1, 2)), true);
-    dc_tensor *w = dc_requires_grad(dc_randn(NULL, DC_F64, DC_SHAPE(4, 3, 5, 3)), true);
-    dc_tensor *b = dc_requires_grad(dc_randn(NULL, DC_F64, DC_SHAPE(4)), true);
-    dc_tensor *padded = dc_zeros(DC_F64, DC_SHAPE(2, 3, 5, 4));
-    REQUIRE(dc_copy_(dc_slice(dc_slice(padded, 2, 2, 3, 1), 3, 1, 3, 1), x) == 0);
-    dc_conv2d_opts unpadded = cropped_opts;
-    unpadded.padding[0] = unpadded.padding[1] = 0;
-    dc_tensor *y = conv2d_cropped((dc_tensor *[]){x, w, b}, NULL);
-    dc_tensor *y_ref = dc_conv2d(padded, w, b, unpadded);
-    REQUIRE(y && y_ref && dc_same_shape(y, y_ref));
-    double *got = dc_test_values(y), *want = dc_test_values(y_ref);
-    REQUIRE(got && want);
-    CHECK_ALLCLOSE("cropped vs explicitly padded", got, want, dc_numel(y), 1e-12, 1e-12);
-    free(got);
-    free(want);
-    CHECK_GRADIENTS("conv2d_cropped_kernel", conv2d_cropped, NULL, 3, ((dc_tensor *[]){x, w, b}),
-                    NULL);
+    for (size_t k = 0; k < sizeof cropped_cases / sizeof *cropped_cases; k++)
+        for (int f32 = 0; f32 <= 1; f32++) {
+            const cropped_case *c = &cropped_cases[k];
+            const dc_dtype dtype = f32 ? DC_F32 : DC_F64;
+            dc_tensor *x = dc_requires_grad(dc_randn(NULL, dtype, 4, c->x), true);
+            dc_tensor *w = dc_requires_grad(dc_randn(NULL, dtype, 4, c->w), true);
+            dc_tensor *b = dc_requires_grad(dc_randn(NULL, dtype, DC_SHAPE(c->w[0])), true);
+            const int64_t ph = c->opts.padding[0], pw = c->opts.padding[1];
+            dc_tensor *padded =
+                dc_zeros(dtype, DC_SHAPE(c->x[0], c->x[1], c->x[2] + 2 * ph, c->x[3] + 2 * pw));
+            REQUIRE(dc_copy_(dc_slice(dc_slice(padded, 2, ph, ph + c->x[2], 1), 3, pw,
+                                      pw + c->x[3], 1),
+                             x) == 0);
+            dc_conv2d_opts unpadded = c->opts;
+            unpadded.padding[0] = unpadded.padding[1] = 0;
+            dc_tensor *y = conv2d_cropped((dc_tensor *[]){x, w, b}, (void *)c);
+            dc_tensor *y_ref = dc_conv2d(padded, w, b, unpadded);
+            REQUIRE(y && y_ref && dc_same_shape(y, y_ref));
+            double *got = dc_test_values(y), *want = dc_test_values(y_ref);
+            REQUIRE(got && want);
+            const double tol = f32 ? 1e-5 : 1e-12;
+            CHECK_ALLCLOSE("cropped vs explicitly padded", got, want, dc_numel(y), tol, tol);
+            free(got);
+            free(want);
+            /* the weight gradient too (the padded conv's cropped-away taps read zeros) */
+            REQUIRE(dc_backward(dc_sum_all(y)) == 0);
+            dc_tensor *dw_cropped = dc_clone(w->grad);
+            dc_zero_grad(w);
+            REQUIRE(dw_cropped && dc_backward(dc_sum_all(y_ref)) == 0);
+            got = dc_test_values(dw_cropped), want = dc_test_values(w->grad);
+            REQUIRE(got && want);
+            CHECK_ALLCLOSE("cropped vs explicitly padded dW", got, want, dc_numel(w), tol, tol);
+            free(got);
+            free(want);
+            dc_zero_grad(x), dc_zero_grad(w), dc_zero_grad(b);
+            if (!f32)
+                CHECK_GRADIENTS("conv2d_cropped_kernel", conv2d_cropped, (void *)c, 3,
+                                ((dc_tensor *[]){x, w, b}), NULL);
+        }
 }
 
 /* A transposed (non-contiguous) input and weight give the same result and gradients as

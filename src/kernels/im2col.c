@@ -375,7 +375,24 @@ static void copy_window_range(void *ctx, int64_t p0, int64_t p1, int tid)
     const int64_t kh = c->win->kernel_h, kw = c->win->kernel_w;
     if (!c->from_full)
         memset(c->to + (size_t)(p0 * KH * KW) * c->es, 0, (size_t)((p1 - p0) * KH * KW) * c->es);
-    /* windows are a few elements wide (often 1): copy 32-bit words inline, not by memcpy */
+    if (kh * kw == 1) { /* one tap per plane (3x3 kernels on 1x1 maps): a strided copy */
+        const int64_t tap = c->kh0 * KW + c->kw0, taps = KH * KW;
+        if (c->es == 8) {
+            const double *from = (const double *)c->from;
+            double *to = (double *)c->to;
+            for (int64_t p = p0; p < p1; p++)
+                if (c->from_full) to[p] = from[p * taps + tap];
+                else to[p * taps + tap] = from[p];
+        } else {
+            const float *from = (const float *)c->from;
+            float *to = (float *)c->to;
+            for (int64_t p = p0; p < p1; p++)
+                if (c->from_full) to[p] = from[p * taps + tap];
+                else to[p * taps + tap] = from[p];
+        }
+        return;
+    }
+    /* windows are a few elements wide: copy 32-bit words inline, not by memcpy */
     const int64_t words = kw * (int64_t)(c->es / 4);
     for (int64_t p = p0; p < p1; p++)
         for (int64_t r = 0; r < kh; r++) {
