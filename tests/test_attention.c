@@ -99,6 +99,25 @@ TEST(test_multihead_attention_book_shapes_and_heads)
     REQUIRE(g && e);
     CHECK_ALLCLOSE("multi-head attention", g, e, 24, 1e-5, 1e-6);
     free(g), free(e);
+    /* the same for every weight's gradient (the projections run as one matmul with the
+     * weights side by side: queries alone, keys and values together) */
+    static const char *names[4] = {"w_q", "w_k", "w_v", "w_o"};
+    dc_tensor *grads[4];
+    REQUIRE(dc_backward(dc_sum_all(dc_mul(y, y))) == 0);
+    for (int i = 0; i < 4; i++) {
+        dc_tensor *w = dc_module_param(mha, names[i]);
+        grads[i] = dc_clone(w->grad);
+        dc_zero_grad(w);
+    }
+    REQUIRE(dc_backward(dc_sum_all(dc_mul(expect, expect))) == 0);
+    for (int i = 0; i < 4; i++) {
+        dc_tensor *w = dc_module_param(mha, names[i]);
+        g = dc_test_values(grads[i]), e = dc_test_values(w->grad);
+        REQUIRE(g && e);
+        CHECK_ALLCLOSE(names[i], g, e, dc_numel(w), 1e-5, 1e-6);
+        free(g), free(e);
+        dc_zero_grad(w);
+    }
     /* self-attention through dc_forward, and a backward reaching every weight */
     dc_tensor *loss = dc_mean_all(dc_forward(mha, xq));
     REQUIRE(loss && dc_backward(loss) == 0);
