@@ -34,6 +34,12 @@ int dc_test_failures(void);
                                   #cond, dc_last_error());                                     \
     } while (0)
 
+/* CHECK with a printf-style message of the test's own. */
+#define EXPECT(cond, ...)                                                                      \
+    do {                                                                                       \
+        if (!(cond)) dc_test_fail(__FILE__, __LINE__, __VA_ARGS__);                            \
+    } while (0)
+
 #define REQUIRE(cond)                                                                          \
     do {                                                                                       \
         if (!(cond)) {                                                                         \

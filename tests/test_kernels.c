@@ -8,11 +8,6 @@
 #include <float.h>
 #include <stdatomic.h>
 
-#define EXPECT(cond, ...)                                                                    \
-    do {                                                                                     \
-        if (!(cond)) dc_test_fail(__FILE__, __LINE__, __VA_ARGS__);                          \
-    } while (0)
-
 /* Small deterministic generator: tests must not depend on libc rand(). */
 static uint64_t rng_state = 0x9E3779B97F4A7C15u;
 static double uniform_pm1(void)
