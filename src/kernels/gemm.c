@@ -15,8 +15,8 @@
  *
  * Packing reads A and B through their strides, so transposed operands cost nothing extra,
  * and zero-pads partial panels (in the same vectorised packing as whole ones), so
- * micro-kernels only ever see whole tiles; partial tiles
- * of C (and C with a non-unit column stride) go through a small tile buffer instead.
+ * micro-kernels only ever see whole tiles; partial tiles of C (and C with a non-unit
+ * column stride) go through a small tile buffer instead.
  * Threads split N (or M, whichever is larger) into contiguous ranges of whole micro-panels;
  * each thread packs into its own buffers, so threads never wait on each other. */
 #define _POSIX_C_SOURCE 200809L

@@ -452,9 +452,7 @@ static void gemm(const conv_job *j, int64_t M, int64_t N, int64_t K, const void 
  * matrix, optionally adding bias[c] on the way out or summing each channel on the way in:
  *   to_stage ? stage[c][b*L + l] = t[n0+b][c][l], sums[c] += sum_l t[n0+b][c][l]
  *            : t[n0+b][c][l] = stage[c][b*L + l] (+ bias[c])
- * The sums run in LANES independent partials (one running sum is a dependency chain that
- * does not vectorise), each row's total added in double. */
-enum { LANES = 16 };
+ * (each row summed by dc_sum_f32/f64 while it is in L1, in double). */
 #define DEFINE_RESTAGE(T, SUFFIX)                                                                  \
     static void restage_##SUFFIX(T *t, T *stage, int64_t n0, int64_t nb, int64_t C, int64_t L,     \
                                  const T *bias, bool to_stage, double *sums, int64_t c0,           \
@@ -466,15 +464,7 @@ enum { LANES = 16 };
                 T *tp = t + ((n0 + b) * C + c) * L, *sp = stage + c * ld + b * L;                  \
                 if (to_stage) { /* rows are short (L = 1..256): a loop beats a memcpy call */    \
                     for (int64_t l = 0; l < L; l++) sp[l] = tp[l];                                 \
-                    if (!sums) continue;                                                           \
-                    T part[LANES] = {0};                                                           \
-                    int64_t l = 0;                                                                 \
-                    for (; l + LANES <= L; l += LANES)                                             \
-                        for (int k = 0; k < LANES; k++) part[k] += sp[l + k];                      \
-                    for (; l < L; l++) part[0] += sp[l];                                           \
-                    double row = 0;                                                                \
-                    for (int k = 0; k < LANES; k++) row += (double)part[k];                        \
-                    sums[c] += row;                                                                \
+                    if (sums) sums[c] += dc_sum_##SUFFIX(sp, L);                                   \
                 } else {                                                                           \
                     const T add = bias ? bias[c] : 0;                                              \
                     for (int64_t l = 0; l < L; l++) tp[l] = sp[l] + add;                           \

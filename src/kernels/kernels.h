@@ -73,4 +73,28 @@ void dc_dgemm(int64_t M, int64_t N, int64_t K, double alpha, const double *A, in
  * other threads that ran a GEMM get theirs freed by a thread-exit destructor. */
 void dc_gemm_free_thread_workspace(void);
 
+/* Sum of n contiguous values, returned in double. float32 runs DC_SUM_LANES independent
+ * partial sums (one running sum is a dependency chain that gcc does not vectorise), added
+ * up in double at the end: a bias gradient's per-channel sums use it. */
+enum { DC_SUM_LANES = 16 };
+
+static inline double dc_sum_f32(const float *p, int64_t n)
+{
+    float part[DC_SUM_LANES] = {0};
+    int64_t i = 0;
+    for (; i + DC_SUM_LANES <= n; i += DC_SUM_LANES)
+        for (int k = 0; k < DC_SUM_LANES; k++) part[k] += p[i + k];
+    for (; i < n; i++) part[0] += p[i];
+    double total = 0;
+    for (int k = 0; k < DC_SUM_LANES; k++) total += (double)part[k];
+    return total;
+}
+
+static inline double dc_sum_f64(const double *p, int64_t n)
+{
+    double total = 0;
+    for (int64_t i = 0; i < n; i++) total += p[i];
+    return total;
+}
+
 #endif

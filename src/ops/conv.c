@@ -151,11 +151,7 @@ static dc_tensor *conv_pass(dc_conv_pass pass, const dc_conv_shape *s, dc_dtype 
 
 /* db[c] = sum of g[n, c, ...] over n and positions (g contiguous [N, C, ...]), threaded
  * over channels: the bias gradient when no weight gradient is computed (which sums it on
- * the way). float32 planes are summed in LANES independent float partials (a single
- * running sum is one long dependency chain that gcc may not vectorise), each plane's total
- * then added in double. */
-enum { LANES = 16 };
-
+ * the way). Each plane is summed by dc_sum_f32/f64 (kernels.h), the totals in double. */
 typedef struct {
     const dc_tensor *g;
     dc_tensor *db;
@@ -166,24 +162,15 @@ static void channel_sums_range(void *ctx, int64_t begin, int64_t end, int tid)
 {
     (void)tid;
     const channel_sums_job *j = ctx;
+    const bool f64 = j->g->dtype == DC_F64;
     for (int64_t c = begin; c < end; c++) {
         double acc = 0;
         for (int64_t n = 0; n < j->N; n++) {
             const int64_t off = (n * j->C + c) * j->L;
-            if (j->g->dtype == DC_F64) {
-                const double *p = (const double *)dc_data(j->g) + off;
-                for (int64_t l = 0; l < j->L; l++) acc += p[l];
-            } else {
-                const float *p = (const float *)dc_data(j->g) + off;
-                float part[LANES] = {0};
-                int64_t l = 0;
-                for (; l + LANES <= j->L; l += LANES)
-                    for (int k = 0; k < LANES; k++) part[k] += p[l + k];
-                for (; l < j->L; l++) part[0] += p[l];
-                for (int k = 0; k < LANES; k++) acc += part[k];
-            }
+            acc += f64 ? dc_sum_f64((const double *)dc_data(j->g) + off, j->L)
+                       : dc_sum_f32((const float *)dc_data(j->g) + off, j->L);
         }
-        if (j->g->dtype == DC_F64) ((double *)dc_data(j->db))[c] = acc;
+        if (f64) ((double *)dc_data(j->db))[c] = acc;
         else ((float *)dc_data(j->db))[c] = (float)acc;
     }
 }
