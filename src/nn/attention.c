@@ -37,12 +37,23 @@ static bool project_heads(dc_module *m, dc_tensor *x, int n, const char *const *
     const int64_t B = x->shape[0], N = x->shape[1];
     dc_tensor *y = dc_reshape(dc_matmul(x, dc_reshape(w, 2, (int64_t[]){D, H * width})), 4,
                               (int64_t[]){B, N, H, width});
-    for (int i = 0, at = 0; i < n; i++) {
+    int64_t at = 0;
+    for (int i = 0; i < n; i++) {
         const int64_t d = side[i] ? side[i]->shape[2] : 0;
         out[i] = dc_permute(dc_narrow(y, 3, at, d), (int[]){0, 2, 1, 3});
-        at += (int)d;
+        at += d;
     }
     return y != NULL;
+}
+
+/* The heads' outputs y [B, H, N, Dv] concatenated along features ([B, N, H Dv]) and
+ * projected by w_o (eq. 4.13). */
+static dc_tensor *merge_heads(dc_module *m, dc_tensor *y)
+{
+    const mha_impl *a = m->impl;
+    if (y) y = dc_reshape(dc_permute(y, (int[]){0, 2, 1, 3}), 3,
+                          (int64_t[]){y->shape[0], y->shape[2], a->heads * a->dim_v});
+    return dc_matmul(y, dc_module_param(m, "w_o"));
 }
 
 dc_tensor *dc_mha_forward(dc_module *m, dc_tensor *xq, dc_tensor *xkv, dc_tensor *mask)
@@ -67,10 +78,7 @@ dc_tensor *dc_mha_forward(dc_module *m, dc_tensor *xq, dc_tensor *xkv, dc_tensor
         project_heads(m, xkv, 2, (const char *[]){"w_k", "w_v"}, qkv + 1);
     dc_tensor *y = dc_scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], mask, a->causal,
                                                    a->dropout, m->training, a->rng);
-    /* [B, H, N, Dv] -> [B, N, H Dv]: heads concatenated along features */
-    if (y) y = dc_reshape(dc_permute(y, (int[]){0, 2, 1, 3}), 3,
-                          (int64_t[]){xq->shape[0], xq->shape[1], a->heads * a->dim_v});
-    return dc_scope_return(scope, dc_matmul(y, dc_module_param(m, "w_o")));
+    return dc_scope_return(scope, merge_heads(m, y));
 }
 
 static dc_tensor *mha_self_forward(dc_module *m, dc_tensor *x) { return dc_mha_forward(m, x, x, NULL); }
@@ -118,12 +126,9 @@ dc_tensor *dc_mha_forward_cached(dc_module *m, dc_tensor *x, dc_tensor **keys, d
         k = dc_cat((dc_tensor *[]){k_old, k}, 2, 2);
         v = dc_cat((dc_tensor *[]){v_old, v}, 2, 2);
     }
-    dc_tensor *y = k && v ? dc__attention(q, k, v, NULL, a->causal ? cached : -1, a->dropout,
-                                          m->training, a->rng)
+    dc_tensor *y = k && v ? merge_heads(m, dc__attention(q, k, v, NULL, a->causal ? cached : -1,
+                                                         a->dropout, m->training, a->rng))
                           : NULL;
-    if (y) y = dc_reshape(dc_permute(y, (int[]){0, 2, 1, 3}), 3,
-                          (int64_t[]){x->shape[0], x->shape[1], a->heads * a->dim_v});
-    y = dc_matmul(y, dc_module_param(m, "w_o"));
     if (!y) {
         dc_scope_end(scope);
         return NULL; /* the caches are left as they were */
