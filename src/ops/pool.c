@@ -378,19 +378,15 @@ DEFINE_POOL_KERNELS(double, f64)
  * 3x3: LeNet, ResNet). Other sizes, 1-D pools included, take the generic path everywhere. */
 #define MAX_INTERIOR_SIZES(X) X(2, 2) X(3, 3)
 
-#define DEFINE_MAX_INTERIOR(KH, KW)                                                                \
-    static void max_interior_##KH##x##KW##_f32(const void *x, int64_t W, int64_t sw,               \
-                                               int64_t row_step, int64_t rows, void *y,            \
-                                               int32_t *arg, int64_t n, int64_t ld, int32_t at)    \
+#define DEFINE_MAX_INTERIOR_OF(KH, KW, SUFFIX)                                                     \
+    static void max_interior_##KH##x##KW##_##SUFFIX(const void *x, int64_t W, int64_t sw,          \
+                                                    int64_t row_step, int64_t rows, void *y,       \
+                                                    int32_t *arg, int64_t n, int64_t ld,           \
+                                                    int32_t at)                                    \
     {                                                                                              \
-        max_interior_f32(x, W, sw, row_step, rows, KH, KW, y, arg, n, ld, at);                     \
-    }                                                                                              \
-    static void max_interior_##KH##x##KW##_f64(const void *x, int64_t W, int64_t sw,               \
-                                               int64_t row_step, int64_t rows, void *y,            \
-                                               int32_t *arg, int64_t n, int64_t ld, int32_t at)    \
-    {                                                                                              \
-        max_interior_f64(x, W, sw, row_step, rows, KH, KW, y, arg, n, ld, at);                     \
+        max_interior_##SUFFIX(x, W, sw, row_step, rows, KH, KW, y, arg, n, ld, at);                \
     }
+#define DEFINE_MAX_INTERIOR(KH, KW) DEFINE_MAX_INTERIOR_OF(KH, KW, f32) DEFINE_MAX_INTERIOR_OF(KH, KW, f64)
 MAX_INTERIOR_SIZES(DEFINE_MAX_INTERIOR)
 
 static max_interior_fn max_interior_kernel(int64_t kh, int64_t kw, bool f64)
