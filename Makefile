@@ -45,7 +45,7 @@ LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC  := $(sort $(wildcard tests/*.c))
 TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/%.o)
 EXAMPLES  := $(patsubst examples/%.c,$(BUILD)/examples/%,$(sort $(wildcard examples/*.c)))
-HEADERS   := $(wildcard include/*.h include/deepc/*.h src/*/*.h tools/*.h)
+HEADERS   := $(wildcard include/*.h include/deepc/*.h src/*/*.h tools/*.h tests/*.h tests/*/*.h)
 
 # The benchmark programs are built with everything else (and by `make test`), so a change
 # that breaks them fails the tests instead of the next `make bench`.

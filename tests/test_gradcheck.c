@@ -255,6 +255,15 @@ static dc_tensor *f_dropout2d(dc_tensor *const *x)
 }
 FN(f_dropout_eval, dc_dropout(x[0], 0.4, false, NULL))
 
+/* Case functions of the families in tests/gradcheck_rows/ (one file per family). */
+#define GRADCHECK_FUNCTIONS
+#include "gradcheck_rows/sorting.h"
+#include "gradcheck_rows/math.h"
+#include "gradcheck_rows/shapes.h"
+#include "gradcheck_rows/dtypes.h"
+#include "gradcheck_rows/autograd.h"
+#undef GRADCHECK_FUNCTIONS
+
 /* Two rows per unary op: a 2-D tensor (also non-contiguous) and a 0-dim scalar. */
 #define UNARY_ROWS(op, dom)                                                                    \
     {"unary", #op "_2d", "dc_" #op, f_##op, 1, {IN(dom, 3, 4)}, NC},                           \
@@ -533,6 +542,15 @@ static const op_case cases[] = {
     {"views", "clone_2d", "dc_clone", f_clone, 1, {T(3, 4)}, NC},
     {"views", "clone_scalar", "dc_clone", f_clone, 1, {S}, false},
     {"views", "to_dtype_f64_to_f64", "dc_to_dtype", f_to_f64, 1, {T(3, 4)}, NC},
+
+    /* ---- the families in tests/gradcheck_rows/ ---- */
+#define GRADCHECK_ROWS
+#include "gradcheck_rows/sorting.h"
+#include "gradcheck_rows/math.h"
+#include "gradcheck_rows/shapes.h"
+#include "gradcheck_rows/dtypes.h"
+#include "gradcheck_rows/autograd.h"
+#undef GRADCHECK_ROWS
 };
 
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
@@ -552,6 +570,14 @@ static const char *const not_differentiable[] = {
     "dc_tensor_retain", "dc_scope_return",
     /* autograd plumbing: detach cuts the graph by design, requires_grad marks a leaf */
     "dc_detach", "dc_requires_grad",
+    /* the families in tests/gradcheck_rows/ */
+#define GRADCHECK_NOT_DIFFERENTIABLE
+#include "gradcheck_rows/sorting.h"
+#include "gradcheck_rows/math.h"
+#include "gradcheck_rows/shapes.h"
+#include "gradcheck_rows/dtypes.h"
+#include "gradcheck_rows/autograd.h"
+#undef GRADCHECK_NOT_DIFFERENTIABLE
 };
 
 /* clang-format on */
@@ -716,6 +742,13 @@ TEST(test_gradcheck_attention) { check_family("attention"); }
 TEST(test_gradcheck_norms_and_dropout) { check_family("norm"); }
 TEST(test_gradcheck_activations) { check_family("activations"); }
 TEST(test_gradcheck_conv_pool_linear) { check_family("conv"); }
+#define GRADCHECK_TESTS
+#include "gradcheck_rows/sorting.h"
+#include "gradcheck_rows/math.h"
+#include "gradcheck_rows/shapes.h"
+#include "gradcheck_rows/dtypes.h"
+#include "gradcheck_rows/autograd.h"
+#undef GRADCHECK_TESTS
 
 /* ---- Every op is in the table ------------------------------------------------------------- */
 

@@ -273,6 +273,15 @@ dc_tensor *dc_dropout2d(dc_tensor *x, double p, bool training, dc_rng *rng);
  * usual sin(t / 10000^(2i/C)), cos(t / 10000^(2i/C)) for d = 2i, 2i+1. No gradient. */
 dc_tensor *dc_sinusoidal_positions(int64_t T, int64_t C, dc_dtype dtype);
 
+/* ---- Sorting, searching, scatter (src/ops/sort.c, src/ops/scatter.c) ------------------- */
+/* (section of the indexing helper: keep additions inside it) */
+
+/* ---- More math: rounding, clamping, scans, norms, einsum (src/ops/math.c, reduce.c) ---- */
+/* (section of the math helper: keep additions inside it) */
+
+/* ---- Shapes: padding, flips, repeats, splits, unfold/fold, triangles (src/ops/shape.c) - */
+/* (section of the shapes helper: keep additions inside it) */
+
 #ifdef __cplusplus
 }
 #endif
