@@ -184,6 +184,19 @@ dc_tensor *dc_normal(dc_rng *rng, dc_dtype dtype, int ndim, const int64_t *shape
                      double std);
 /* 1 with probability p, else 0. */
 dc_tensor *dc_bernoulli(dc_rng *rng, dc_dtype dtype, int ndim, const int64_t *shape, double p);
+/* torch.bernoulli(probs): 1 where a U[0,1) draw is below probs[i], else 0, in probs' float
+ * dtype and shape (element i uses stream position i); every probability must be in [0, 1]. */
+dc_tensor *dc_bernoulli_tensor(dc_rng *rng, dc_tensor *probs);
+/* torch.randint: DC_I64 integers uniform in [low, high) (high > low). */
+dc_tensor *dc_randint(dc_rng *rng, int64_t low, int64_t high, int ndim, const int64_t *shape);
+/* torch.randperm: a uniformly random permutation of 0..n-1 (DC_I64 [n], Fisher-Yates). */
+dc_tensor *dc_randperm(dc_rng *rng, int64_t n);
+/* torch.multinomial: num_samples category indices (DC_I64 [num_samples] or [batch,
+ * num_samples]) per row of non-negative finite weights probs [n_cat] / [batch, n_cat] (they
+ * need not sum to 1). Without replacement every index of a row is distinct and zero weights
+ * are never drawn; errors for negative/inf/NaN weights, a row without a positive weight,
+ * num_samples < 1, or (without replacement) more samples than positive weights. */
+dc_tensor *dc_multinomial(dc_rng *rng, dc_tensor *probs, int64_t num_samples, bool replacement);
 /* In-place fills (no autograd), for initialisers. */
 int dc_uniform_(dc_rng *rng, dc_tensor *t, double lo, double hi);
 int dc_normal_(dc_rng *rng, dc_tensor *t, double mean, double std);

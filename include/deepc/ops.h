@@ -281,6 +281,95 @@ dc_tensor *dc_sinusoidal_positions(int64_t T, int64_t C, dc_dtype dtype);
 
 /* ---- Shapes: padding, flips, repeats, splits, unfold/fold, triangles (src/ops/shape.c) - */
 /* (section of the shapes helper: keep additions inside it) */
+/* Copies unless marked "view" (a view shares t's storage, like dc_slice). Multi-output ops
+ * (split, chunk, meshgrid) write new references into a caller's array `outs` and return
+ * their count (-1 on error, nothing written): each outs[k] is owned like any op result (by
+ * the open scope, else by the caller, who frees each with dc_tensor_free). */
+
+typedef enum { DC_PAD_CONSTANT, DC_PAD_REFLECT, DC_PAD_REPLICATE, DC_PAD_CIRCULAR } dc_pad_mode;
+/* F.pad: pad[2k], pad[2k+1] = (before, after) for dim ndim-1-k (torch's order: last dim
+ * first), npad even, npad/2 <= ndim. Negative pads crop. Constant fills with value; reflect
+ * mirrors without repeating the edge (pad < size); replicate repeats the edge; circular wraps
+ * (pad <= size). Non-constant modes work on any rank (torch: 2-D to 5-D inputs). */
+dc_tensor *dc_pad(dc_tensor *t, int npad, const int64_t *pad, dc_pad_mode mode, double value);
+/* torch.flip: a copy with each listed (distinct) dim reversed. */
+dc_tensor *dc_flip(dc_tensor *t, int ndims, const int *dims);
+/* torch.roll: shift element i of dims[k] to (i + shifts[k]) mod size (wrapping around).
+ * dims NULL: nshifts must be 1 and the flattened tensor is rolled (shape kept). */
+dc_tensor *dc_roll(dc_tensor *t, int nshifts, const int64_t *shifts, const int *dims);
+/* Tensor.repeat: nreps >= ndim counts (leading ones add dims); out size = size * count. */
+dc_tensor *dc_repeat(dc_tensor *t, int nreps, const int64_t *repeats);
+/* torch.tile: dc_repeat, with ones prepended to reps when it has fewer entries than dims. */
+dc_tensor *dc_tile(dc_tensor *t, int nreps, const int64_t *reps);
+/* torch.split(t, split_size, dim): views of split_size along dim (the last may be shorter;
+ * one empty piece for an empty dim). outs NULL: only return the count; otherwise more
+ * pieces than max_outs is an error. */
+int dc_split(dc_tensor *t, int64_t split_size, int dim, dc_tensor **outs, int max_outs);
+/* torch.split(t, [sizes], dim): views of the given sizes (summing to the dim's size);
+ * outs has nsizes slots. */
+int dc_split_sizes(dc_tensor *t, int nsizes, const int64_t *sizes, int dim, dc_tensor **outs);
+/* torch.chunk: views of ceil(size / chunks) each, so there may be fewer than `chunks`;
+ * outs NULL returns the count. */
+int dc_chunk(dc_tensor *t, int chunks, int dim, dc_tensor **outs, int max_outs);
+
+/* Sliding-window options of F.unfold / F.fold, [0] = height, [1] = width (torch's order). */
+typedef struct {
+    int kernel[2], dilation[2], padding[2], stride[2];
+} dc_unfold_opts;
+#define DC_UNFOLD_OPTS(kernel, dilation, padding, stride)                                       \
+    ((dc_unfold_opts){{(kernel), (kernel)}, {(dilation), (dilation)}, {(padding), (padding)},  \
+                      {(stride), (stride)}})
+/* F.unfold (im2col): x[N, C, H, W] (or [C, H, W]) -> [N, C*kh*kw, L] (or [C*kh*kw, L]),
+ * L = number of window positions; row (c*kh + i)*kw + j holds tap (i, j) of channel c.
+ * Backward: dc_fold. Error if the dilated kernel does not fit the padded input. */
+dc_tensor *dc_unfold(dc_tensor *x, dc_unfold_opts opts);
+/* F.fold (col2im, the adjoint of unfold: overlapping taps are summed): x[N, C*kh*kw, L] (or
+ * [C*kh*kw, L]) -> [N, C, out_h, out_w]; L must be the window count of that output size. */
+dc_tensor *dc_fold(dc_tensor *x, int64_t out_h, int64_t out_w, dc_unfold_opts opts);
+/* Tensor.unfold(dim, size, step), a view: dim of size n becomes the (n - size)/step + 1 window
+ * positions and a last dim of length size is appended (audio frames, 1-D patches).
+ * 1 <= size <= the dim's size, step >= 1. Backward sums overlapping windows. */
+dc_tensor *dc_unfold_dim(dc_tensor *t, int dim, int64_t size, int64_t step);
+
+/* torch.tril / triu on the last two dims (>= 2 dims): keep j - i <= diagonal (tril) or
+ * j - i >= diagonal (triu), zero elsewhere. */
+dc_tensor *dc_tril(dc_tensor *t, int64_t diagonal);
+dc_tensor *dc_triu(dc_tensor *t, int64_t diagonal);
+/* torch.diag: 1-D [n] -> [n+|k|, n+|k|] with t on diagonal k (> 0 above the main one);
+ * 2-D -> a 1-D copy of diagonal k. */
+dc_tensor *dc_diag(dc_tensor *t, int64_t offset);
+/* torch.diagonal, a view: dims dim1 and dim2 (distinct) are removed and the diagonal
+ * `offset` of them appended as the last dim (length 0 if the offset is past the edge). */
+dc_tensor *dc_diagonal(dc_tensor *t, int64_t offset, int dim1, int dim2);
+
+typedef enum { DC_MESHGRID_IJ, DC_MESHGRID_XY } dc_meshgrid_indexing;
+/* torch.meshgrid of n 0-D or 1-D tensors (one dtype), views: outs[k] has shape
+ * [len_0, ..., len_{n-1}] ("ij"; "xy" swaps the first two) and varies along input k's dim.
+ * outs has n slots; returns n. */
+int dc_meshgrid(dc_tensor *const *tensors, int n, dc_meshgrid_indexing indexing,
+                dc_tensor **outs);
+
+/* ---- Recurrent cells (src/ops/rnn.c; torch.nn.RNNCell / LSTMCell / GRUCell) ------------- */
+/* One step of a recurrent layer on x [B, I] with weights w_ih [G*H, I], w_hh [G*H, H] and
+ * biases b_ih, b_hh [G*H] (each nullable), PyTorch's gate order and formulas (G = 1 for the
+ * plain RNN, 4 for the LSTM: i, f, g, o; 3 for the GRU: r, z, n with
+ * n = tanh(W_in x + b_in + r * (W_hn h + b_hn))). A NULL state h / c is zeros. */
+dc_tensor *dc_rnn_tanh_cell(dc_tensor *x, dc_tensor *h, dc_tensor *w_ih, dc_tensor *w_hh,
+                            dc_tensor *b_ih, dc_tensor *b_hh); /* tanh(...) -> h' [B, H] */
+dc_tensor *dc_rnn_relu_cell(dc_tensor *x, dc_tensor *h, dc_tensor *w_ih, dc_tensor *w_hh,
+                            dc_tensor *b_ih, dc_tensor *b_hh); /* relu(...) -> h' [B, H] */
+/* LSTMCell: returns [2, B, H] holding h' (index 0) and c' (index 1); dc_select them. */
+dc_tensor *dc_lstm_cell(dc_tensor *x, dc_tensor *h, dc_tensor *c, dc_tensor *w_ih,
+                        dc_tensor *w_hh, dc_tensor *b_ih, dc_tensor *b_hh);
+/* GRUCell -> h' [B, H]. */
+dc_tensor *dc_gru_cell(dc_tensor *x, dc_tensor *h, dc_tensor *w_ih, dc_tensor *w_hh,
+                       dc_tensor *b_ih, dc_tensor *b_hh);
+/* The pointwise part of an LSTM step as one op, from the gate pre-activations
+ * gx = x W_ih^T + b_ih and gh = h W_hh^T + b_hh (both [B, 4H]; gh NULL = zeros) and c [B, H]
+ * (NULL = zeros): [2, B, H] with h' = o tanh(c'), c' = f c + i g. */
+dc_tensor *dc_lstm_fused_cell(dc_tensor *gx, dc_tensor *gh, dc_tensor *c);
+/* The pointwise part of a GRU step: gx, gh [B, 3H] as above and h [B, H] -> h' [B, H]. */
+dc_tensor *dc_gru_fused_cell(dc_tensor *gx, dc_tensor *gh, dc_tensor *h);
 
 #ifdef __cplusplus
 }

@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 static dc_rng global_rng = {0x853c49e6748fea9bULL, 0};
 
@@ -175,4 +176,243 @@ dc_tensor *dc_bernoulli(dc_rng *rng, dc_dtype dtype, int ndim, const int64_t *sh
 {
     if (!(p >= 0 && p <= 1)) return dc_error("dc_bernoulli: p %g outside [0, 1]", p);
     return fresh(rng, dtype, ndim, shape, DIST_BERNOULLI, p, 0.0, "dc_bernoulli");
+}
+
+/* ---- Integers, permutations, categorical draws, Bernoulli of a tensor -------------------- */
+/* Element i of each draw below uses stream position counter + i only (rows of multinomial:
+ * counter + row * per_row + k), so the results are identical on any thread count. */
+
+typedef struct {
+    uint64_t seed, base;
+    int64_t low;
+    uint64_t range;
+    int64_t *out;
+} randint_job;
+
+static void randint_range(void *ctx, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const randint_job *j = ctx;
+    /* modulo of a 64-bit draw: the bias is at most range / 2^64 */
+    for (int64_t i = begin; i < end; i++)
+        j->out[i] = (int64_t)((uint64_t)j->low +
+                              stream_at(j->seed, j->base + (uint64_t)i) % j->range);
+}
+
+dc_tensor *dc_randint(dc_rng *rng, int64_t low, int64_t high, int ndim, const int64_t *shape)
+{
+    if (high <= low)
+        return dc_error("dc_randint: high %lld must be greater than low %lld", (long long)high,
+                        (long long)low);
+    dc_tensor *t = dc__alloc_result(DC_I64, ndim, shape);
+    if (!t) return NULL;
+    rng = pick(rng);
+    int64_t n = dc_numel(t);
+    randint_job j = {rng->seed, rng->counter, low, (uint64_t)high - (uint64_t)low, dc_data(t)};
+    rng->counter += (uint64_t)n;
+    dc_parallel_for(n, 16384, randint_range, &j);
+    return dc__publish(t);
+}
+
+dc_tensor *dc_randperm(dc_rng *rng, int64_t n)
+{
+    if (n < 0) return dc_error("dc_randperm: n must be >= 0, got %lld", (long long)n);
+    dc_tensor *t = dc__alloc_result(DC_I64, 1, &n);
+    if (!t) return NULL;
+    rng = pick(rng);
+    int64_t *p = dc_data(t);
+    for (int64_t i = 0; i < n; i++) p[i] = i;
+    /* Fisher-Yates: step i swaps p[i] with a uniform p[0..i], from position counter + i */
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t k = (int64_t)(stream_at(rng->seed, rng->counter + (uint64_t)i) % (uint64_t)(i + 1));
+        int64_t tmp = p[i];
+        p[i] = p[k];
+        p[k] = tmp;
+    }
+    rng->counter += (uint64_t)n;
+    return dc__publish(t);
+}
+
+typedef struct {
+    double key;
+    int64_t index;
+} keyed;
+
+static int keyed_cmp(const void *a, const void *b)
+{
+    const keyed *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+typedef struct {
+    uint64_t seed, base;
+    const double *w; /* [rows, n_cat] weights, validated */
+    int64_t n_cat, num_samples;
+    bool replacement;
+    int64_t *out;    /* [rows, num_samples] */
+    char *scratch;   /* per thread: n_cat keyed (or n_cat doubles) */
+    size_t scratch_stride;
+} multinomial_job;
+
+static void multinomial_rows(void *ctx, int64_t begin, int64_t end, int tid)
+{
+    const multinomial_job *j = ctx;
+    char *scratch = j->scratch + (size_t)tid * j->scratch_stride;
+    for (int64_t r = begin; r < end; r++) {
+        const double *w = j->w + r * j->n_cat;
+        int64_t *out = j->out + r * j->num_samples;
+        if (j->replacement) {
+            /* inverse CDF: the first category whose running sum exceeds u * total */
+            double *cdf = (double *)scratch, total = 0;
+            int64_t last = 0;
+            for (int64_t c = 0; c < j->n_cat; c++) {
+                total += w[c];
+                cdf[c] = total;
+                if (w[c] > 0) last = c;
+            }
+            uint64_t pos = j->base + (uint64_t)(r * j->num_samples);
+            for (int64_t s = 0; s < j->num_samples; s++) {
+                double u = unit_double(stream_at(j->seed, pos + (uint64_t)s)) * total;
+                int64_t lo = 0, hi = j->n_cat;
+                while (lo < hi) {
+                    int64_t mid = lo + (hi - lo) / 2;
+                    if (cdf[mid] > u) hi = mid;
+                    else lo = mid + 1;
+                }
+                out[s] = lo < j->n_cat ? lo : last; /* u rounded up to total */
+            }
+        } else {
+            /* exponential races: category c finishes at E_c / w_c (E_c ~ Exp(1)); the
+             * order of finishing is sequential sampling without replacement */
+            keyed *k = (keyed *)scratch;
+            uint64_t pos = j->base + (uint64_t)(r * j->n_cat);
+            for (int64_t c = 0; c < j->n_cat; c++) {
+                double e = -log(1.0 - unit_double(stream_at(j->seed, pos + (uint64_t)c)));
+                k[c].key = w[c] > 0 ? e / w[c] : INFINITY;
+                k[c].index = c;
+            }
+            qsort(k, (size_t)j->n_cat, sizeof *k, keyed_cmp);
+            for (int64_t s = 0; s < j->num_samples; s++) out[s] = k[s].index;
+        }
+    }
+}
+
+dc_tensor *dc_multinomial(dc_rng *rng, dc_tensor *probs, int64_t num_samples, bool replacement)
+{
+    static const char op[] = "dc_multinomial";
+    DC_CHECK_TENSOR(probs, op);
+    if (!dc__check_float(probs, op)) return NULL;
+    if (probs->ndim != 1 && probs->ndim != 2)
+        return dc_error("dc_multinomial: probs must be [n_cat] or [batch, n_cat], got %d dims",
+                        probs->ndim);
+    int64_t rows = probs->ndim == 2 ? probs->shape[0] : 1;
+    int64_t n_cat = probs->shape[probs->ndim - 1];
+    if (n_cat < 1) return dc_error("dc_multinomial: probs has no categories");
+    if (num_samples < 1)
+        return dc_error("dc_multinomial: num_samples must be positive, got %lld",
+                        (long long)num_samples);
+    if (!replacement && num_samples > n_cat)
+        return dc_error("dc_multinomial: cannot draw %lld samples without replacement from %lld "
+                        "categories",
+                        (long long)num_samples, (long long)n_cat);
+    int64_t n = rows * n_cat;
+    double *w = dc__malloc((size_t)n * sizeof *w);
+    if (!w) return NULL;
+    if (dc_to_double_buffer(probs, w, n) != 0) {
+        dc__free(w);
+        return NULL;
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t positive = 0;
+        for (int64_t c = 0; c < n_cat; c++) {
+            double v = w[r * n_cat + c];
+            if (!(v >= 0) || isinf(v)) {
+                dc__free(w);
+                return dc_error("dc_multinomial: weight %g at [%lld, %lld] is not a finite "
+                                "non-negative number",
+                                v, (long long)r, (long long)c);
+            }
+            positive += v > 0;
+        }
+        if (positive == 0) {
+            dc__free(w);
+            return dc_error("dc_multinomial: row %lld has no positive weight", (long long)r);
+        }
+        if (!replacement && positive < num_samples) {
+            dc__free(w);
+            return dc_error("dc_multinomial: row %lld has %lld positive weights, fewer than the "
+                            "%lld samples drawn without replacement",
+                            (long long)r, (long long)positive, (long long)num_samples);
+        }
+    }
+    int64_t shape[2] = {rows, num_samples};
+    dc_tensor *out = dc__alloc_result(DC_I64, probs->ndim, probs->ndim == 2 ? shape : shape + 1);
+    int nthreads = dc_get_num_threads();
+    size_t stride = ((size_t)n_cat * sizeof(keyed) + 63) & ~(size_t)63;
+    char *scratch = out ? dc__malloc(stride * (size_t)nthreads) : NULL;
+    if (!scratch) {
+        dc__free(w);
+        dc_tensor_free(out);
+        return NULL;
+    }
+    rng = pick(rng);
+    multinomial_job j = {rng->seed, rng->counter, w, n_cat, num_samples, replacement,
+                         dc_data(out), scratch, stride};
+    rng->counter += (uint64_t)(rows * (replacement ? num_samples : n_cat));
+    int64_t per_row = n_cat + num_samples;
+    dc_parallel_for(rows, per_row >= 4096 ? 1 : 4096 / per_row, multinomial_rows, &j);
+    dc__free(scratch);
+    dc__free(w);
+    return dc__publish(out);
+}
+
+typedef struct {
+    uint64_t seed, base;
+    const double *p;
+    dc_tensor *out;
+} bernoulli_job;
+
+static void bernoulli_range(void *ctx, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const bernoulli_job *j = ctx;
+    for (int64_t i = begin; i < end; i++) {
+        bool one = unit_double(stream_at(j->seed, j->base + (uint64_t)i)) < j->p[i];
+        if (j->out->dtype == DC_F32) ((float *)dc_data(j->out))[i] = one;
+        else ((double *)dc_data(j->out))[i] = one;
+    }
+}
+
+dc_tensor *dc_bernoulli_tensor(dc_rng *rng, dc_tensor *probs)
+{
+    static const char op[] = "dc_bernoulli_tensor";
+    DC_CHECK_TENSOR(probs, op);
+    if (!dc__check_float(probs, op)) return NULL;
+    int64_t n = dc_numel(probs);
+    double *p = dc__malloc((size_t)(n > 0 ? n : 1) * sizeof *p);
+    if (!p) return NULL;
+    if (dc_to_double_buffer(probs, p, n) != 0) {
+        dc__free(p);
+        return NULL;
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (!(p[i] >= 0 && p[i] <= 1)) {
+            double v = p[i];
+            dc__free(p);
+            return dc_error("dc_bernoulli_tensor: probability %g at flat index %lld is outside "
+                            "[0, 1]",
+                            v, (long long)i);
+        }
+    dc_tensor *out = dc__alloc_result(probs->dtype, probs->ndim, probs->shape);
+    if (!out) {
+        dc__free(p);
+        return NULL;
+    }
+    rng = pick(rng);
+    bernoulli_job j = {rng->seed, rng->counter, p, out};
+    rng->counter += (uint64_t)n;
+    dc_parallel_for(n, 16384, bernoulli_range, &j);
+    dc__free(p);
+    return dc__publish(out);
 }
