@@ -49,7 +49,7 @@ HEADERS   := $(wildcard include/*.h include/deepc/*.h src/*/*.h tools/*.h tests/
 
 # The benchmark programs are built with everything else (and by `make test`), so a change
 # that breaks them fails the tests instead of the next `make bench`.
-BENCH_PROGS := $(BUILD)/bench/bench_gemm $(BUILD)/bench/bench_train $(BUILD)/bench/bench_gpt2 $(BUILD)/bench/bench_resnet $(BUILD)/bench/peak_fma
+BENCH_PROGS := $(BUILD)/bench/bench_gemm $(BUILD)/bench/bench_train $(BUILD)/bench/bench_gpt2 $(BUILD)/bench/bench_resnet $(BUILD)/bench/bench_lstm $(BUILD)/bench/peak_fma
 
 all: $(BUILD)/libdeepc.a $(BUILD)/libdeepc.so $(BUILD)/deepc $(BUILD)/run_tests $(EXAMPLES) $(BENCH_PROGS)
 

@@ -89,6 +89,10 @@ def resnet18_flops(batch, size, classes):
 
 RESNET18_FLOPS = resnet18_flops(32, 32, 10)
 
+# LSTM language model step (bench/bench_lstm.c): batch 32 x 64 tokens, 2 layers of 4 gates x
+# 512 over [input 512 + hidden 512], head 512 -> 10000; 3x the forward's matmul FLOPs.
+LSTM_LM_FLOPS = 3 * 2 * 32 * 64 * (2 * 4 * 512 * (512 + 512) + 512 * 10000)
+
 
 def gemm_workloads(quick):
     shapes = [(n, n, n) for n in GEMM_SQUARE if not (quick and n > 1024)] + GEMM_GPT2
@@ -118,6 +122,10 @@ def groups(quick):
         ("resnet18", "bench_resnet", "torch_resnet.py", [], 2 if quick else 3, None,
          [("resnet18_step", "ResNet-18 step (3x32x32, b32, SGD momentum)", RESNET18_FLOPS,
            "resnet18")]),
+        # Issue 12: recurrent layers (bench/bench_lstm.c + torch_lstm.py).
+        ("lstm", "bench_lstm", "torch_lstm.py", [], 2, 1 if quick else 2,
+         [("lstm_lm", "LSTM LM step (2x512, b32, T64, vocab 10k, AdamW)", LSTM_LM_FLOPS,
+           "lstm_lm")]),
     ]
 
 

@@ -226,6 +226,68 @@ dc_module *dc_upsample_nearest_new(int scale_h, int scale_w);
 dc_module *dc_upsample_bilinear_new(int64_t out_h, int64_t out_w, double scale_factor,
                                     bool align_corners);
 
+/* ---- Recurrent layers (src/nn/rnn.c; torch.nn.RNN / LSTM / GRU and their cells) ---------- */
+/* PyTorch's formulas, gate order (LSTM i, f, g, o; GRU r, z, n with the reset gate applied to
+ * W_hn h + b_hn), initialisation (every weight and bias U(-1/sqrt(hidden), 1/sqrt(hidden))
+ * from rng, NULL: the global generator) and parameter names: weight_ih_l0 [G*hidden, input],
+ * weight_hh_l0 [G*hidden, hidden], bias_ih_l0, bias_hh_l0 [G*hidden], "_reverse" for the
+ * backward direction, weight_ih_l1 [G*hidden, directions*hidden] ... (G = 1, 4, 3), so a
+ * PyTorch state_dict loads by name (dc_checkpoint_load). Back-propagation through time is the
+ * autograd over the unrolled steps. Truncated BPTT over a long stream: carry h_n (and c_n)
+ * into the next batch as dc_detach(h_n), so gradients stay within each window. */
+typedef enum { DC_RNN_TANH, DC_RNN_RELU, DC_RNN_LSTM, DC_RNN_GRU } dc_rnn_mode;
+
+typedef struct {
+    int num_layers;      /* stacked layers, >= 1 */
+    bool bias;           /* b_ih and b_hh */
+    bool batch_first;    /* x and output [B, T, .] instead of [T, B, .] (states stay [L*D, B, H]) */
+    double dropout;      /* on each layer's output except the last's, in training mode only */
+    bool bidirectional;  /* D = 2 directions; the output is [fwd, bwd] along the last dim */
+    dc_rng *dropout_rng; /* borrowed (must outlive the module); NULL: the global generator */
+} dc_rnn_opts;
+#define DC_RNN_DEFAULTS ((dc_rnn_opts){1, true, false, 0.0, false, NULL}) /* torch's defaults */
+
+/* torch.nn.RNN (DC_RNN_TANH / DC_RNN_RELU nonlinearity), LSTM or GRU. dc_forward(m, x) is
+ * dc_rnn_forward with zero initial states, returning the output only. */
+dc_module *dc_rnn_new(dc_rnn_mode mode, int64_t input_size, int64_t hidden_size, dc_rnn_opts opts,
+                      dc_rng *rng);
+/* Run the sequence module on x [T, B, input] ([B, T, input] when batch_first) from the initial
+ * states h0, c0 [L*D, B, hidden] (NULL: zeros; c0 for LSTM only). lengths (nullable, I64 [B],
+ * each in [1, T]) gives each sequence's valid steps, as pack_padded_sequence(enforce_sorted=
+ * False): outputs at padded steps are 0 and padded steps change no state. Returns the output
+ * [T, B, D*hidden] ([B, T, D*hidden] when batch_first) and, through h_n / c_n when not NULL,
+ * the final states [L*D, B, hidden] (each sequence's state after its last valid step; c_n for
+ * LSTM only). Wrong shapes or dtypes, lengths out of range, an empty batch or sequence: NULL
+ * with an error, inputs untouched. */
+dc_tensor *dc_rnn_forward(dc_module *rnn, dc_tensor *x, dc_tensor *h0, dc_tensor *c0,
+                          dc_tensor *lengths, dc_tensor **h_n, dc_tensor **c_n);
+/* torch.nn.RNNCell / LSTMCell / GRUCell: parameters weight_ih, weight_hh, bias_ih, bias_hh.
+ * dc_forward(cell, x) is one step from a zero state. */
+dc_module *dc_rnn_cell_new(dc_rnn_mode mode, int64_t input_size, int64_t hidden_size, bool bias,
+                           dc_rng *rng);
+/* One step: x [B, input], h (and for LSTMCell c) [B, hidden] (NULL: zeros) -> h' [B, hidden];
+ * an LSTMCell also stores c' through c_out when not NULL (c and c_out must be NULL otherwise). */
+dc_tensor *dc_rnn_cell_forward(dc_module *cell, dc_tensor *x, dc_tensor *h, dc_tensor *c,
+                               dc_tensor **c_out);
+
+/* Attention of encoder-decoder models over a source sequence:
+ *   DC_ATTN_ADDITIVE (Bahdanau): score = v^T tanh(W_q q + W_k k), children "query"
+ *     (Linear(query_dim, attn_dim, bias=False)), "key" (Linear(key_dim, attn_dim)) and "v"
+ *     (Linear(attn_dim, 1, bias=False));
+ *   DC_ATTN_DOT (Luong): score = q . k (query_dim == key_dim, no parameters);
+ *   DC_ATTN_GENERAL (Luong): score = q^T W k, child "w" (Linear(key_dim, query_dim,
+ *     bias=False)); attn_dim is unused by the Luong kinds. */
+typedef enum { DC_ATTN_ADDITIVE, DC_ATTN_DOT, DC_ATTN_GENERAL } dc_seq_attention_kind;
+dc_module *dc_seq_attention_new(dc_seq_attention_kind kind, int64_t query_dim, int64_t key_dim,
+                                int64_t attn_dim, dc_rng *rng);
+/* query [B, query_dim] (one decoder step) or [B, N, query_dim], keys [B, S, key_dim], values
+ * [B, S, value_dim] (NULL: the keys), mask (nullable) [B, S], nonzero = a real source position
+ * (each row needs one). Returns the context softmax(scores) @ values, [B, value_dim] or
+ * [B, N, value_dim], and through weights (when not NULL) the attention weights [B, S] or
+ * [B, N, S] (0 at masked positions). */
+dc_tensor *dc_seq_attention_forward(dc_module *attn, dc_tensor *query, dc_tensor *keys,
+                                    dc_tensor *values, dc_tensor *mask, dc_tensor **weights);
+
 #ifdef __cplusplus
 }
 #endif
