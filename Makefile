@@ -61,13 +61,19 @@ $(BUILD)/libdeepc.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# The shared library's SONAME carries the major version: programs linked against it load
+# libdeepc.so.MAJOR (make install puts the library there and libdeepc.so beside it as a link).
+SOMAJOR := $(shell sed -n 's/^\#define DC_VERSION "\([0-9]*\)\..*"/\1/p' include/deepc/core.h)
 $(BUILD)/libdeepc.so: $(LIB_OBJ)
-	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LDLIBS)
+	$(CC) -shared -Wl,-soname,libdeepc.so.$(SOMAJOR) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/deepc: $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard tools/*.c))) $(BUILD)/libdeepc.a
 	$(CC) $(BASE_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/libdeepc.a
+# The tests also link the deepc command's files (not its main, tools/deepc.c), to call its
+# option and config parsers directly (tests/test_faults.c).
+CLI_LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter-out tools/deepc.c,$(sort $(wildcard tools/*.c))))
+$(BUILD)/run_tests: $(TEST_OBJ) $(CLI_LIB_OBJ) $(BUILD)/libdeepc.a
 	$(CC) $(BASE_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/examples/%: $(BUILD)/examples/%.o $(BUILD)/libdeepc.a
@@ -101,7 +107,8 @@ install: all
 	install -m 644 include/deepc.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 include/deepc/*.h $(DESTDIR)$(PREFIX)/include/deepc/
 	install -m 644 $(BUILD)/libdeepc.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(BUILD)/libdeepc.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libdeepc.so $(DESTDIR)$(PREFIX)/lib/libdeepc.so.$(SOMAJOR)
+	ln -sf libdeepc.so.$(SOMAJOR) $(DESTDIR)$(PREFIX)/lib/libdeepc.so
 	install -m 755 $(BUILD)/deepc $(DESTDIR)$(PREFIX)/bin/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBS_PRIVATE@|$(LDLIBS)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define DC_VERSION "\(.*\)"/\1/p' include/deepc/core.h)|g' \
 	    deepc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/deepc.pc

@@ -41,11 +41,23 @@ typedef struct {
  * option, -1 (message in `why`) for a bad value. */
 int option_set(const option_spec *table, void *settings, const char *name, const char *value,
                char *why, size_t why_size);
-/* Parse argv[1..argc) into settings. Returns 0, or EXIT_USAGE after printing
- * "deepc CMD: ..." for an unknown option or a bad value. */
+/* Parse argv[1..argc) (argv[0]: the command's name) into settings. Returns 0, or EXIT_USAGE
+ * with a one-line message in `why` for an unknown option, a missing or bad value. Prints
+ * nothing: the seam for tests and fuzzers. */
+int options_parse_argv(const option_spec *table, void *settings, int argc, char **argv,
+                       char *why, size_t why_size);
+/* The same, printing "deepc CMD: <why>" on stderr on error. */
 int options_parse_args(const option_spec *table, void *settings, int argc, char **argv);
-/* Read "key = value" lines ('#' starts a comment) of a config file. Returns 0, EXIT_RUNTIME
- * (cannot read) or EXIT_USAGE (unknown key, bad value), message printed with file:line. */
+/* Longest config line accepted (bytes, without the '\n'); a longer one is an error. */
+#define OPTION_LINE_MAX 4096
+/* Parse a config file's text[0..len): "key = value" lines, '#' starts a comment, blank lines
+ * skipped. Returns 0, or EXIT_USAGE with "LINE: message" in `why` for an unknown key, a bad
+ * value, a line without '=', a line holding a NUL byte or one over OPTION_LINE_MAX bytes
+ * (settings then hold the lines before it). Prints nothing: the seam for tests and fuzzers. */
+int options_parse_buffer(const option_spec *table, void *settings, const char *text,
+                         size_t len, char *why, size_t why_size);
+/* Read a config file through options_parse_buffer. Returns 0, EXIT_RUNTIME (cannot read) or
+ * EXIT_USAGE, the message printed as "deepc CMD: FILE:LINE: ...". */
 int options_parse_file(const option_spec *table, void *settings, const char *path,
                        const char *command);
 /* The value of an option as text (as options_parse_* read it back). */
@@ -66,8 +78,8 @@ typedef struct {
     char optim[16], schedule[16];
     bool augment;
     /* this invocation only */
-    long threads, max_steps, log_every;
-    char out[1024], config[1024];
+    long threads, max_steps, log_every, save_every;
+    char out[1024], config[1024], on_nonfinite[8];
     bool resume;
 } run_config;
 

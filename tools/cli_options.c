@@ -79,39 +79,48 @@ int option_set(const option_spec *table, void *settings, const char *name, const
     return 0;
 }
 
-int options_parse_args(const option_spec *table, void *settings, int argc, char **argv)
+int options_parse_argv(const option_spec *table, void *settings, int argc, char **argv,
+                       char *why, size_t why_size)
 {
-    char why[512];
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (strncmp(arg, "--", 2) != 0) {
-            fprintf(stderr, "deepc %s: unexpected argument '%s' (try 'deepc %s --help')\n",
-                    argv[0], arg, argv[0]);
+            snprintf(why, why_size, "unexpected argument '%s' (try 'deepc %s --help')", arg,
+                     argv[0]);
             return EXIT_USAGE;
         }
         char name[64];
         const char *eq = strchr(arg, '='), *value = NULL;
         size_t len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
-        snprintf(name, sizeof name, "%.*s", (int)(len < 63 ? len : 63), arg + 2);
-        const option_spec *o = find_option(table, name);
+        const option_spec *o = NULL;
+        if (len < sizeof name) {
+            memcpy(name, arg + 2, len);
+            name[len] = '\0';
+            o = find_option(table, name);
+        }
         if (!o) {
-            fprintf(stderr, "deepc %s: unknown argument '%s' (try 'deepc %s --help')\n", argv[0],
-                    arg, argv[0]);
+            snprintf(why, why_size, "unknown argument '%s' (try 'deepc %s --help')", arg,
+                     argv[0]);
             return EXIT_USAGE;
         }
         if (eq) value = eq + 1;
         else if (o->type == OPT_FLAG) value = "true";
         else if (i + 1 < argc) value = argv[++i];
         else {
-            fprintf(stderr, "deepc %s: --%s needs a value\n", argv[0], name);
+            snprintf(why, why_size, "--%s needs a value", name);
             return EXIT_USAGE;
         }
-        if (option_set(table, settings, name, value, why, sizeof why) < 0) {
-            fprintf(stderr, "deepc %s: %s\n", argv[0], why);
-            return EXIT_USAGE;
-        }
+        if (option_set(table, settings, name, value, why, why_size) < 0) return EXIT_USAGE;
     }
     return 0;
+}
+
+int options_parse_args(const option_spec *table, void *settings, int argc, char **argv)
+{
+    char why[2048];
+    int rc = options_parse_argv(table, settings, argc, argv, why, sizeof why);
+    if (rc) fprintf(stderr, "deepc %s: %s\n", argv[0], why);
+    return rc;
 }
 
 /* s without leading and trailing blanks (in place). */
@@ -123,33 +132,80 @@ static char *trim(char *s)
     return s;
 }
 
+int options_parse_buffer(const option_spec *table, void *settings, const char *text,
+                         size_t len, char *why, size_t why_size)
+{
+    char line[OPTION_LINE_MAX + 1], what[1024];
+    size_t at = 0;
+    for (long number = 1; at < len; number++) {
+        size_t line_len = 0;
+        while (at + line_len < len && text[at + line_len] != '\n') line_len++;
+        const char *start = text + at;
+        at += line_len + 1; /* past the '\n' (or the end) */
+        if (memchr(start, '\0', line_len)) {
+            snprintf(why, why_size, "%ld: the line holds a NUL byte (not a text file?)", number);
+            return EXIT_USAGE;
+        }
+        if (line_len > OPTION_LINE_MAX) {
+            snprintf(why, why_size, "%ld: the line is %zu bytes long (at most %d)", number,
+                     line_len, OPTION_LINE_MAX);
+            return EXIT_USAGE;
+        }
+        memcpy(line, start, line_len);
+        line[line_len] = '\0';
+        line[strcspn(line, "#")] = '\0';
+        char *content = trim(line);
+        if (!*content) continue;
+        char *eq = strchr(content, '=');
+        if (eq) *eq = '\0';
+        char *key = trim(content), *value = eq ? trim(eq + 1) : NULL;
+        int got = value ? option_set(table, settings, key, value, what, sizeof what) : 0;
+        if (got <= 0) {
+            if (!value) snprintf(what, sizeof what, "expected 'key = value', got '%s'", key);
+            else if (got == 0) snprintf(what, sizeof what, "unknown key '%s'", key);
+            snprintf(why, why_size, "%ld: %s", number, what);
+            return EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
 int options_parse_file(const option_spec *table, void *settings, const char *path,
                        const char *command)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "deepc %s: cannot read config file %s: %s\n", command, path,
-                strerror(errno));
-        return EXIT_RUNTIME;
-    }
-    char line[2048], why[512];
-    int rc = 0;
-    for (int number = 1; rc == 0 && fgets(line, sizeof line, f); number++) {
-        line[strcspn(line, "#")] = '\0';
-        char *text = trim(line);
-        if (!*text) continue;
-        char *eq = strchr(text, '=');
-        if (eq) *eq = '\0';
-        char *key = trim(text), *value = eq ? trim(eq + 1) : NULL;
-        int got = value ? option_set(table, settings, key, value, why, sizeof why) : 0;
-        if (got <= 0) {
-            if (!value) snprintf(why, sizeof why, "expected 'key = value', got '%s'", key);
-            else if (got == 0) snprintf(why, sizeof why, "unknown key '%s'", key);
-            fprintf(stderr, "deepc %s: %s:%d: %s\n", command, path, number, why);
-            rc = EXIT_USAGE;
+    FILE *f = fopen(path, "rb");
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    bool failed = !f;
+    while (!failed) { /* the whole file: lines of any length, NUL bytes seen */
+        if (len == cap) {
+            char *grown = cap < (64u << 20) ? realloc(text, cap ? 2 * cap : 4096) : NULL;
+            if (!grown) {
+                errno = cap ? EFBIG : ENOMEM;
+                failed = true;
+                break;
+            }
+            text = grown, cap = cap ? 2 * cap : 4096;
+        }
+        size_t got = fread(text + len, 1, cap - len, f);
+        len += got;
+        if (got == 0) {
+            failed = ferror(f) != 0;
+            break;
         }
     }
+    if (failed) {
+        fprintf(stderr, "deepc %s: cannot read config file %s: %s\n", command, path,
+                strerror(errno ? errno : EIO));
+        if (f) fclose(f);
+        free(text);
+        return EXIT_RUNTIME;
+    }
     fclose(f);
+    char why[2048];
+    int rc = options_parse_buffer(table, settings, text, len, why, sizeof why);
+    if (rc) fprintf(stderr, "deepc %s: %s:%s\n", command, path, why);
+    free(text);
     return rc;
 }
 

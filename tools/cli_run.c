@@ -47,6 +47,8 @@ const option_spec run_options[] = {
     RUN_OPT("threads", OPT_INT, threads, 1, 1024, NULL, false),
     RUN_OPT("max-steps", OPT_INT, max_steps, 1, 1e15, NULL, false),
     RUN_OPT("log-every", OPT_INT, log_every, 1, 1e12, NULL, false),
+    RUN_OPT("save-every", OPT_INT, save_every, 1, 1e12, NULL, false),
+    RUN_OPT("on-nonfinite", OPT_TEXT, on_nonfinite, 0, 0, "stop|skip", false),
     RUN_OPT("out", OPT_TEXT, out, 0, 0, NULL, false),
     RUN_OPT("config", OPT_TEXT, config, 0, 0, NULL, false),
     RUN_OPT("resume", OPT_FLAG, resume, 0, 0, NULL, false),
@@ -59,10 +61,16 @@ void run_config_init(run_config *cfg)
     long *ints[] = {&cfg->merges,  &cfg->context,         &cfg->layers, &cfg->heads,
                     &cfg->dim,     &cfg->epochs,          &cfg->batch,  &cfg->warmup,
                     &cfg->seed,    &cfg->steps_per_epoch, &cfg->threads, &cfg->max_steps,
-                    &cfg->log_every};
+                    &cfg->log_every, &cfg->save_every};
     for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) *ints[i] = -1;
     cfg->dropout = cfg->lr = cfg->weight_decay = cfg->clip = cfg->val = NAN;
 }
+
+/* The MLP's widths: 784, the --hidden list ("512,256": each in [1, MLP_MAX_WIDTH]; as many
+ * as the option's text holds), 10. Returns the number of layers, or -1 with the reason. */
+enum { MLP_MAX_WIDTHS = 2 + sizeof(((run_config *)0)->hidden) / 2, MLP_MAX_WIDTH = 1000000 };
+static int mlp_widths(const char *hidden, int64_t widths[MLP_MAX_WIDTHS], char *why,
+                      size_t why_size);
 
 static bool is_image_model(const char *model) { return strcmp(model, "gpt") != 0; }
 
@@ -97,6 +105,7 @@ int run_config_finish(run_config *cfg, const char *command)
     DEFAULT_TEXT(hidden, "512,256");
     DEFAULT_TEXT(optim, "adamw");
     DEFAULT_TEXT(schedule, "cosine");
+    DEFAULT_TEXT(on_nonfinite, "stop");
     DEFAULT_NUMBER(merges, 256);
     DEFAULT_NUMBER(context, 32);
     DEFAULT_NUMBER(layers, 4);
@@ -117,12 +126,12 @@ int run_config_finish(run_config *cfg, const char *command)
                 cfg->dim);
         return EXIT_USAGE;
     }
-    for (const char *h = cfg->hidden; *h; h++)
-        if (!strchr("0123456789,", *h) || (*h == ',' && (h == cfg->hidden || !h[1] || h[1] == ','))) {
-            fprintf(stderr, "deepc %s: --hidden expects widths like 512,256, got '%s'\n", command,
-                    cfg->hidden);
-            return EXIT_USAGE;
-        }
+    int64_t widths[MLP_MAX_WIDTHS];
+    char why[256];
+    if (mlp_widths(cfg->hidden, widths, why, sizeof why) < 0) {
+        fprintf(stderr, "deepc %s: --hidden expects widths like 512,256: %s\n", command, why);
+        return EXIT_USAGE;
+    }
     if (!cfg->out[0]) snprintf(cfg->out, sizeof cfg->out, "runs/%s", cfg->model);
     return 0;
 }
@@ -145,8 +154,10 @@ static bool file_exists(const char *path)
 
 /* The text file behind --data: "names" and "brown" are data/{names,brown}.txt (from `make
  * data`) or else the samples committed in assets/, looked up from the working directory and
- * from the source tree above this executable (build/deepc); anything else is a path. */
-static int resolve_text_file(const char *data, char *path, size_t size, const char *command)
+ * from the source tree above this executable (build/deepc); anything else is a path.
+ * note_sample: say so on stderr when falling back to a sample. */
+static int resolve_text_file(const char *data, char *path, size_t size, bool note_sample,
+                             const char *command)
 {
     if (strcmp(data, "names") != 0 && strcmp(data, "brown") != 0) {
         snprintf(path, size, "%s", data);
@@ -164,10 +175,14 @@ static int resolve_text_file(const char *data, char *path, size_t size, const ch
     const char *files[2][2] = {{"data/names.txt", "assets/names_sample.txt"},
                                {"data/brown.txt", "assets/brown_sample.txt"}};
     const char *const *candidates = files[!strcmp(data, "brown")];
-    for (int root = 0; root < 2; root++)
-        for (int c = 0; c < 2; c++) {
+    for (int c = 0; c < 2; c++)
+        for (int root = 0; root < 2; root++) {
             snprintf(path, size, "%s/%s", roots[root], candidates[c]);
-            if (file_exists(path)) return 0;
+            if (!file_exists(path)) continue;
+            if (c == 1 && note_sample)
+                fprintf(stderr, "deepc %s: note: %s not found ('make data' fetches it); "
+                                "using the small sample %s\n", command, candidates[0], path);
+            return 0;
         }
     fprintf(stderr, "deepc %s: cannot find %s or %s (run 'make data', or give --data FILE)\n",
             command, candidates[0], candidates[1]);
@@ -250,7 +265,8 @@ static int shuffle_lines(char *text, size_t len, uint64_t seed)
  * text: characters, or BPE merges learned on the training part), and the validation windows. */
 static int open_text(run *r, const char *tokenizer_path, bool with_data, const char *command)
 {
-    int rc = resolve_text_file(r->cfg.data, r->data_file, sizeof r->data_file, command);
+    int rc = resolve_text_file(r->cfg.data, r->data_file, sizeof r->data_file,
+                               with_data || !tokenizer_path, command);
     if (rc) return rc;
     if (tokenizer_path && !(r->tok = dc_tokenizer_load(tokenizer_path))) {
         fprintf(stderr, "deepc %s: %s\n", command, dc_last_error());
@@ -304,13 +320,27 @@ static int open_text(run *r, const char *tokenizer_path, bool with_data, const c
 
 /* ---- Models --------------------------------------------------------------------------------- */
 
-/* The MLP's widths: 784, the --hidden list, 10. Returns the number of layers. */
-static int mlp_widths(const char *hidden, int64_t *widths, int max_widths)
+static int mlp_widths(const char *hidden, int64_t widths[MLP_MAX_WIDTHS], char *why,
+                      size_t why_size)
 {
     int n = 0;
     widths[n++] = 28 * 28;
-    for (const char *h = hidden; *h && n < max_widths - 1; h += strcspn(h, ","), h += *h == ',')
-        widths[n++] = strtol(h, NULL, 10);
+    for (const char *h = hidden;; h++) {
+        size_t len = strspn(h, "0123456789");
+        long width = len <= 7 ? strtol(h, NULL, 10) : MLP_MAX_WIDTH + 1L;
+        if (h[len] && h[len] != ',')
+            return snprintf(why, why_size, "'%s' holds '%c'", hidden, h[len]), -1;
+        if (!len) return snprintf(why, why_size, "'%s' has an empty width", hidden), -1;
+        if (width < 1 || width > MLP_MAX_WIDTH)
+            return snprintf(why, why_size, "in '%s', %.*s is not a width in [1, %d]", hidden,
+                            (int)len, h, MLP_MAX_WIDTH), -1;
+        if (n == MLP_MAX_WIDTHS - 1)
+            return snprintf(why, why_size, "'%s' has more than %d widths", hidden,
+                            MLP_MAX_WIDTHS - 2), -1;
+        widths[n++] = width;
+        h += len;
+        if (!*h) break;
+    }
     widths[n] = 10;
     return n;
 }
@@ -320,8 +350,10 @@ static dc_module *build_model(run *r)
     const run_config *c = &r->cfg;
     dc_rng *rng = &r->model_rng;
     if (!strcmp(c->model, "mlp")) {
-        int64_t widths[18];
-        int n_layers = mlp_widths(c->hidden, widths, 18);
+        int64_t widths[MLP_MAX_WIDTHS];
+        char why[256];
+        int n_layers = mlp_widths(c->hidden, widths, why, sizeof why);
+        if (n_layers < 0) return dc_error("--hidden: %s", why), NULL;
         /* flatten [N, 1, 28, 28] -> [N, 784] in the model, so it takes the images as they are */
         return dc_sequential_new(2, dc_flatten_new(1, -1),
                                  dc_mlp_new(n_layers, widths, DC_ACT_RELU, c->dropout, rng));
@@ -500,6 +532,18 @@ int run_open_checkpoint(run *r, const char *path, bool with_text, const char *co
     char dir[4096], tokenizer[8192] = "";
     path_dirname(path, dir, sizeof dir);
     const char *tokenizer_file = dc_safetensors_metadata(f, "tokenizer_file");
+    /* a plain file name next to the checkpoint: a crafted checkpoint must not make us read
+     * another path */
+    if (tokenizer_file && (!*tokenizer_file || strchr(tokenizer_file, '/') ||
+                           !strcmp(tokenizer_file, ".") || !strcmp(tokenizer_file, "..") ||
+                           strlen(tokenizer_file) > 255)) {
+        fprintf(stderr,
+                "deepc %s: %s: metadata: tokenizer_file '%.300s' must be a file name in the "
+                "checkpoint's directory (no '/', not '..', not empty)\n",
+                command, path, tokenizer_file);
+        dc_safetensors_close(f);
+        return EXIT_RUNTIME;
+    }
     if (tokenizer_file) snprintf(tokenizer, sizeof tokenizer, "%s/%s", dir, tokenizer_file);
     /* eval on a text run reads the validation text it was trained with */
     const char *data_file = dc_safetensors_metadata(f, "data_file");

@@ -16,6 +16,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,19 +37,71 @@ static void format_duration(char *buf, size_t size, double seconds)
     else snprintf(buf, size, "%ld:%02ld", s / 60, s % 60);
 }
 
-/* mkdir -p */
-static int make_dirs(const char *path)
+/* mkdir -p. *created: the length of the shortest prefix of path it created (0: none), for
+ * remove_created_dirs. */
+static int make_dirs(const char *path, size_t *created)
 {
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", path);
+    *created = 0;
     for (char *p = buf + 1;; p++) {
         if (*p == '/' || !*p) {
             char saved = *p;
             *p = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
-            if (!(*p = saved)) return 0;
+            if (mkdir(buf, 0777) == 0) {
+                if (!*created) *created = strlen(buf);
+            } else if (errno != EEXIST) {
+                return -1;
+            }
+            if (!(*p = saved)) break;
         }
     }
+    struct stat st;
+    if (stat(path, &st) != 0) return -1;
+    if (!S_ISDIR(st.st_mode)) return errno = ENOTDIR, -1;
+    return 0;
+}
+
+/* Undo make_dirs for a failed run: remove the directories it created, deepest first, as
+ * long as they are empty (a run that wrote files keeps them). */
+static void remove_created_dirs(const char *path, size_t created)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    while (created && rmdir(buf) == 0) {
+        char *slash = strrchr(buf, '/');
+        if (!slash || (size_t)(slash - buf) < created) return;
+        *slash = '\0';
+    }
+}
+
+/* Files a killed run may leave: NAME.tmp.PID, the temporaries of the atomic writes. Remove
+ * those of the run's files whose PID is no live process (a run still writing keeps its own). */
+static void remove_stray_temps(const char *dir, const char *command)
+{
+    static const char *const names[] = {"checkpoint.safetensors", "log.csv", "loss.svg",
+                                        "tokenizer.txt"};
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+            size_t len = strlen(names[i]);
+            const char *pid_text = e->d_name + len + 5;
+            if (strncmp(e->d_name, names[i], len) || strncmp(e->d_name + len, ".tmp.", 5) ||
+                !*pid_text || strspn(pid_text, "0123456789") != strlen(pid_text) ||
+                strlen(pid_text) > 9)
+                continue;
+            long pid = strtol(pid_text, NULL, 10);
+            if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+                continue; /* a live process (or one we may not signal): maybe still writing */
+            char path[4400];
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            if (unlink(path) == 0)
+                fprintf(stderr, "deepc %s: removed %s, left by an interrupted run\n", command,
+                        path);
+        }
+    }
+    closedir(d);
 }
 
 /* ---- The log: CSV rows, and the loss curves drawn from them ------------------------------ */
@@ -86,6 +140,7 @@ static int log_write(const train_log *log, const char *dir)
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "w");
     if (!f) return dc_error("cannot write %s: %s", tmp, strerror(errno)), -1;
+    errno = 0;
     fprintf(f, "epoch,step,train_loss,val_loss,val_acc,lr,seconds\n");
     for (int i = 0; i < log->n; i++) {
         const log_row *r = &log->rows[i];
@@ -93,9 +148,15 @@ static int log_write(const train_log *log, const char *dir)
         csv_number(f, r->train_loss), csv_number(f, r->val_loss), csv_number(f, r->val_acc);
         fprintf(f, ",%.6g,%.2f\n", r->lr, r->seconds);
     }
-    if ((fclose(f) != 0) | (rename(tmp, path) != 0)) {
+    /* a full disk shows at the last write or at fclose: only a complete file replaces the
+     * old log, and the message names the error of the call that failed */
+    bool ok = !ferror(f);
+    int err = errno ? errno : EIO;
+    if (fclose(f) != 0 && ok) ok = false, err = errno;
+    if (ok && rename(tmp, path) != 0) ok = false, err = errno;
+    if (!ok) {
         remove(tmp);
-        return dc_error("cannot write %s: %s", path, strerror(errno)), -1;
+        return dc_error("cannot write %s: %s", path, strerror(err)), -1;
     }
     /* the curves: training loss at every row, validation loss where it was measured */
     int n = log->n, n_val = 0;
@@ -191,6 +252,7 @@ typedef struct {
     int64_t steps_per_epoch, total_steps, step;
     train_log log;
     double seconds_before; /* training time of the sessions this one resumes */
+    size_t created_dirs;   /* make_dirs' record, to remove them if the run fails */
     char checkpoint[4200], tokenizer[4200];
 } trainer;
 
@@ -220,15 +282,17 @@ static int train_setup(trainer *t, const run_config *cfg, const char *command)
     const char *out = cfg->out;
     snprintf(t->checkpoint, sizeof t->checkpoint, "%s/checkpoint.safetensors", out);
     snprintf(t->tokenizer, sizeof t->tokenizer, "%s/tokenizer.txt", out);
-    if (make_dirs(out) != 0) {
-        fprintf(stderr, "deepc %s: cannot create the directory %s: %s\n", command, out,
-                strerror(errno));
-        return EXIT_RUNTIME;
-    }
     bool text = !strcmp(cfg->model, "gpt");
     int rc = run_open(&t->r, cfg, cfg->resume && text ? t->tokenizer : NULL, true, command);
     if (rc) return rc;
     run *r = &t->r;
+    /* the directory once the data and the model are there (a failed start leaves none) */
+    if (make_dirs(out, &t->created_dirs) != 0) {
+        fprintf(stderr, "deepc %s: cannot create the directory %s: %s\n", command, out,
+                strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    remove_stray_temps(out, command);
     if (text && !cfg->resume && dc_tokenizer_save(r->tok, t->tokenizer) != 0) {
         fprintf(stderr, "deepc %s: %s\n", command, dc_last_error());
         return EXIT_RUNTIME;
@@ -329,24 +393,68 @@ static int next_batch(trainer *t, dc_tensor **x, dc_tensor **y)
     return got == 0 ? dc_error("the loader ran out of batches"), -1 : got;
 }
 
-/* One optimisation step: forward, loss, backward, clipping, update. Returns the loss (NaN
- * with an error on failure). */
-static double train_step(trainer *t, double lr)
+/* The first element of t that is not finite (NaN, +-inf), or 0 when all are. */
+static double first_nonfinite(const dc_tensor *t)
+{
+    int64_t n = dc_numel(t);
+    if (t->dtype == DC_F32 && dc_is_contiguous(t)) {
+        const float *v = dc_data(t);
+        for (int64_t i = 0; i < n; i++)
+            if (!isfinite(v[i])) return v[i];
+        return 0;
+    }
+    if (t->dtype == DC_F64 && dc_is_contiguous(t)) {
+        const double *v = dc_data(t);
+        for (int64_t i = 0; i < n; i++)
+            if (!isfinite(v[i])) return v[i];
+        return 0;
+    }
+    size_t scope = dc_scope_begin(); /* any other layout: x * 0 sums to NaN iff x has one */
+    double sum = dc_item(dc_sum_all(dc_mul_scalar((dc_tensor *)t, 0.0)));
+    dc_scope_end(scope);
+    return isnan(sum) ? NAN : 0;
+}
+
+enum { STEP_OK = 0, STEP_FAILED = -1, STEP_NONFINITE = 1 };
+
+/* One optimisation step: forward, loss, backward, clipping, update. Returns STEP_OK (the loss
+ * in *loss), STEP_FAILED (error recorded), or STEP_NONFINITE when the loss or a gradient is
+ * not finite: nothing is updated and `why` names the loss and the first such parameter. */
+static int train_step(trainer *t, double lr, double *loss_value, char *why, size_t why_size)
 {
     size_t scope = dc_scope_begin();
     dc_tensor *x, *y;
-    double loss_value = NAN;
+    int rc = STEP_FAILED;
+    *loss_value = NAN;
     if (next_batch(t, &x, &y) == 1) {
         dc_optimizer_set_lr(t->opt, lr);
         dc_tensor *loss = run_loss(&t->r, dc_forward(t->r.model, x), y);
-        bool ok = loss && dc_backward(loss) == 0 &&
-                  (t->r.cfg.clip <= 0 || dc_clip_grad_norm(&t->params, t->r.cfg.clip) >= 0) &&
-                  dc_optimizer_step(t->opt) == 0;
+        if (loss && dc_backward(loss) == 0) {
+            *loss_value = dc_item(loss);
+            int bad = -1;
+            double bad_value = 0;
+            for (int i = 0; i < t->params.n && bad < 0; i++) {
+                const dc_tensor *g = t->params.tensors[i]->grad;
+                if (g && (bad_value = first_nonfinite(g)) != 0) bad = i;
+            }
+            if (!isfinite(*loss_value) || bad >= 0) {
+                int used = snprintf(why, why_size, "the loss is %g", *loss_value);
+                if (bad >= 0 && used >= 0 && (size_t)used < why_size)
+                    snprintf(why + used, why_size - (size_t)used,
+                             "%s the gradient of %s holds %g (the first parameter whose "
+                             "gradient is not finite)",
+                             isfinite(*loss_value) ? ", but" : " and", t->params.names[bad],
+                             bad_value);
+                rc = STEP_NONFINITE;
+            } else if ((t->r.cfg.clip <= 0 || dc_clip_grad_norm(&t->params, t->r.cfg.clip) >= 0) &&
+                       dc_optimizer_step(t->opt) == 0) {
+                rc = STEP_OK;
+            }
+        }
         dc_optimizer_zero_grad(t->opt);
-        if (ok) loss_value = dc_item(loss);
     }
     dc_scope_end(scope);
-    return loss_value;
+    return rc;
 }
 
 /* Start epoch `epoch` at its batch `batch`: the loader's order for that epoch, skipping the
@@ -372,7 +480,8 @@ static int validate(trainer *t, log_row *row, double train_loss, double epoch_st
     printf("epoch %.4g/%ld: train loss %.4f, val loss %.4f", row->epoch, r->cfg.epochs,
            train_loss, row->val_loss);
     if (r->task == TASK_IMAGES) printf(", val accuracy %.2f%%", 100 * row->val_acc);
-    else printf(" (perplexity %.2f)", dc_perplexity(row->val_loss));
+    else printf(" (perplexity %.*g)", dc_perplexity(row->val_loss) < 1e6 ? 6 : 3,
+                dc_perplexity(row->val_loss));
     printf(", lr %.3g, %.1f s\n", row->lr, seconds_now() - epoch_start);
     fflush(stdout);
     return rc;
@@ -412,40 +521,79 @@ int cmd_train(int argc, char **argv)
     fflush(stdout);
     progress bar = {isatty(2), 0, 0, 0, -1};
     double session_start = seconds_now(), row_loss = 0, epoch_loss = 0;
-    int64_t row_steps = 0, epoch_steps = 0;
+    int64_t row_steps = 0, epoch_steps = 0, skipped_in_a_row = 0;
+    bool skip_nonfinite = !strcmp(cfg.on_nonfinite, "skip"), warned_divergence = false;
+    /* divergence: the loss two orders of magnitude above the run's first (logged) loss */
+    double early_loss = t.log.n ? t.log.rows[0].train_loss : NAN;
+    /* test hook: die (SIGKILL, no clean-up) right after this step's update, as a crash would */
+    const char *kill_after = getenv("DEEPC_DEBUG_KILL_AFTER_STEP");
+    long long kill_step = kill_after ? strtoll(kill_after, NULL, 10) : -1;
     while (!rc && t.step < stop) {
         int64_t epoch = t.step / t.steps_per_epoch, batch = t.step % t.steps_per_epoch;
         if (batch == 0 || bar.start == 0) { /* an epoch starts, or this session does */
             loader_seek(&t, epoch, batch);
             bar.start = seconds_now(), bar.first = batch, bar.last_bar = -1;
         }
-        double lr = dc_lr_at(&t.schedule, t.step);
-        double loss = train_step(&t, lr);
-        if (!isfinite(loss)) {
+        double lr = dc_lr_at(&t.schedule, t.step), loss;
+        char why[1024];
+        int step_rc = train_step(&t, lr, &loss, why, sizeof why);
+        if (step_rc == STEP_FAILED) {
             progress_done(&bar);
             fprintf(stderr, "deepc train: step %lld failed: %s\n", (long long)t.step + 1,
-                    dc_has_error() ? dc_last_error() : "the loss is not finite");
+                    dc_last_error());
             rc = EXIT_RUNTIME;
             break;
         }
-        t.step++, row_loss += loss, row_steps++, epoch_loss += loss, epoch_steps++;
+        if (step_rc == STEP_NONFINITE) {
+            progress_done(&bar);
+            if (!skip_nonfinite || ++skipped_in_a_row >= 10) {
+                fprintf(stderr, "deepc train: step %lld: %s; stopping%s (lower --lr, or "
+                                "--clip; --on-nonfinite skip skips such steps)\n",
+                        (long long)t.step + 1, why,
+                        skip_nonfinite ? " after 10 such steps in a row" : "");
+                rc = EXIT_RUNTIME;
+                break;
+            }
+            fprintf(stderr, "deepc train: warning: step %lld skipped (no update): %s\n",
+                    (long long)t.step + 1, why);
+        } else {
+            skipped_in_a_row = 0;
+            row_loss += loss, row_steps++, epoch_loss += loss, epoch_steps++;
+            if (isnan(early_loss)) early_loss = loss;
+            if (!warned_divergence && early_loss > 0 && loss > 100 * early_loss) {
+                progress_done(&bar);
+                fprintf(stderr, "deepc train: warning: the loss is diverging: %.4g at step %lld "
+                                "is %.3gx its early value %.4g (try a lower --lr than %g)\n",
+                        loss, (long long)t.step + 1, loss / early_loss, early_loss, cfg.lr);
+                warned_divergence = true;
+            }
+        }
+        t.step++;
+        if (t.step == kill_step) raise(SIGKILL);
         progress_show(&bar, r, epoch, batch, t.steps_per_epoch, epoch_loss / (double)epoch_steps,
                       items_per_step);
         bool epoch_end = t.step % t.steps_per_epoch == 0, last = t.step == stop;
-        if (!(epoch_end || last || t.step % log_every == 0)) continue;
-        log_row row = {(double)t.step / (double)t.steps_per_epoch, t.step, row_loss / (double)row_steps,
-                       NAN, NAN, lr, t.seconds_before + seconds_now() - session_start};
-        row_loss = 0, row_steps = 0;
-        if (epoch_end || last) { /* validate, log, checkpoint */
-            progress_done(&bar);
-            if (validate(&t, &row, epoch_loss / (double)epoch_steps, bar.start) != 0)
+        bool save = epoch_end || last || (cfg.save_every > 0 && t.step % cfg.save_every == 0);
+        if (epoch_end || last || t.step % log_every == 0) {
+            log_row row = {(double)t.step / (double)t.steps_per_epoch, t.step,
+                           row_loss / (double)row_steps, NAN, NAN, lr,
+                           t.seconds_before + seconds_now() - session_start};
+            row_loss = 0, row_steps = 0;
+            if (epoch_end || last) { /* validate, log, checkpoint */
+                progress_done(&bar);
+                if (validate(&t, &row, epoch_loss / (double)epoch_steps, bar.start) != 0)
+                    rc = EXIT_RUNTIME;
+                epoch_loss = 0, epoch_steps = 0;
+                row.seconds = t.seconds_before + seconds_now() - session_start;
+            }
+            if (!rc && (log_add(&t.log, row) != 0 || log_write(&t.log, cfg.out) != 0))
                 rc = EXIT_RUNTIME;
-            epoch_loss = 0, epoch_steps = 0;
-            row.seconds = t.seconds_before + seconds_now() - session_start;
         }
-        if (!rc && (log_add(&t.log, row) != 0 || log_write(&t.log, cfg.out) != 0)) rc = EXIT_RUNTIME;
-        if (!rc && (epoch_end || last) && train_save(&t) != 0) rc = EXIT_RUNTIME;
-        if (rc) fprintf(stderr, "deepc train: %s\n", dc_last_error());
+        if (!rc && save && train_save(&t) != 0) rc = EXIT_RUNTIME;
+        if (rc) {
+            progress_done(&bar);
+            fprintf(stderr, "deepc train: %s\n", dc_last_error());
+        }
     }
     if (!rc && t.step < t.total_steps)
         printf("stopped after %lld of %lld steps (--max-steps); continue with: deepc train "
@@ -453,6 +601,7 @@ int cmd_train(int argc, char **argv)
                (long long)t.step, (long long)t.total_steps, cfg.out);
     else if (!rc)
         rc = train_report(&t, argv[0]);
+    if (rc) remove_created_dirs(cfg.out, t.created_dirs);
     dc_loader_free(t.loader);
     dc_optimizer_free(t.opt);
     dc_tensor_list_free(&t.params);
@@ -598,6 +747,10 @@ int cmd_sample(int argc, char **argv)
                          .top_p = 1.0};
     int rc = options_parse_args(sample_options, &s, argc, argv);
     if (rc) return rc;
+    if (!(s.top_p > 0)) { /* the table's ranges are closed; nucleus sampling needs p > 0 */
+        fprintf(stderr, "deepc sample: --top-p expects a number in (0, 1], got %g\n", s.top_p);
+        return EXIT_USAGE;
+    }
     if (!s.checkpoint[0]) {
         fprintf(stderr, "deepc sample: --checkpoint FILE is required\n");
         return EXIT_USAGE;

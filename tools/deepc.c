@@ -333,5 +333,16 @@ int main(int argc, char **argv)
         printf("%s", cmd->usage);
         return 0;
     }
+    /* the library ignores a bad DEEPC_ISA / DEEPC_NUM_THREADS (with a warning); here it is
+     * a usage error, like a bad flag */
+    const char *problems[] = {dc_isa_env_problem(), dc_threads_env_problem()};
+    for (int i = 0; i < 2; i++)
+        if (problems[i]) { /* without the library's "(ignored: ...)" */
+            int len = (int)strcspn(problems[i], "(");
+            while (len > 0 && problems[i][len - 1] == ' ') len--;
+            fprintf(stderr, "deepc %s: %.*s; unset it or give a valid value\n", cmd->name, len,
+                    problems[i]);
+            return 2;
+        }
     return cmd->run(argc - 1, argv + 1);
 }

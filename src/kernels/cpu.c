@@ -8,6 +8,7 @@
 #include "kernels.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,16 +46,47 @@ dc_isa dc_isa_detect(void)
     return (dc_isa)isa;
 }
 
+const char *dc_isa_env_problem(void)
+{
+    static char problem[200];
+    dc_isa best = dc_isa_detect();
+    const char *requested = getenv("DEEPC_ISA");
+    if (requested == NULL)
+        return NULL;
+    for (int isa = 0; isa < DC_ISA_COUNT; isa++) {
+        if (strcmp(requested, dc_isa_name((dc_isa)isa)) != 0)
+            continue;
+        if (isa <= (int)best)
+            return NULL;
+        snprintf(problem, sizeof problem,
+                 "DEEPC_ISA=%s is more than this CPU runs (ignored: %s, its best)", requested,
+                 dc_isa_name(best));
+        return problem;
+    }
+    snprintf(problem, sizeof problem,
+             "DEEPC_ISA='%.40s' is not one of portable, avx2, avx512 (ignored: %s, the best "
+             "this CPU runs)", requested, dc_isa_name(best));
+    return problem;
+}
+
 /* DEEPC_ISA=portable|avx2|avx512 may lower (never raise) the default, e.g. to reproduce
- * an AVX2-only machine's numbers on an AVX-512 one. Unknown values are ignored. */
+ * an AVX2-only machine's numbers on an AVX-512 one. Other values are ignored with a warning
+ * on stderr, once (dc_isa_env_problem lets a program make them an error). */
 static dc_isa default_isa(void)
 {
     dc_isa best = dc_isa_detect();
     const char *requested = getenv("DEEPC_ISA");
+    const char *problem = dc_isa_env_problem();
     if (requested == NULL)
         return best;
+    if (problem != NULL) {
+        static atomic_int warned;
+        if (atomic_exchange(&warned, 1) == 0)
+            fprintf(stderr, "deepc: warning: %s\n", problem);
+        return best;
+    }
     for (int isa = 0; isa < DC_ISA_COUNT; isa++)
-        if (strcmp(requested, dc_isa_name((dc_isa)isa)) == 0 && isa <= (int)best)
+        if (strcmp(requested, dc_isa_name((dc_isa)isa)) == 0)
             return (dc_isa)isa;
     return best;
 }

@@ -25,6 +25,10 @@ dc_isa dc_isa_active(void);
  * CPU cannot run it (the active ISA is then unchanged). */
 int dc_isa_set(dc_isa isa);
 const char *dc_isa_name(dc_isa isa);
+/* What is wrong with $DEEPC_ISA: NULL when unset or valid, else a one-line message naming
+ * the value and what is used instead. The library then warns once on stderr and goes on
+ * with the default; the deepc command makes it an error. */
+const char *dc_isa_env_problem(void);
 
 /* ---- Thread pool --------------------------------------------------------------------- */
 
@@ -44,6 +48,9 @@ void dc_parallel_for(int64_t n, int64_t grain, dc_range_fn fn, void *ctx);
  * joins the old workers and starts new ones; returns 0, or -1 if n < 1. */
 int dc_set_num_threads(int n);
 int dc_get_num_threads(void);
+/* What is wrong with $DEEPC_NUM_THREADS (not an integer in [1, 4096]): NULL when unset or
+ * valid, else a one-line message; handled like dc_isa_env_problem. */
+const char *dc_threads_env_problem(void);
 
 /* Set FTZ/DAZ on the calling thread (x86 MXCSR; no-op elsewhere). */
 void dc_set_flush_denormal(void);

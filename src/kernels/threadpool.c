@@ -20,9 +20,11 @@
 #define _POSIX_C_SOURCE 200809L
 #include "kernels.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -181,14 +183,32 @@ static void wait_for_workers(void)
     pthread_mutex_unlock(&wake_lock);
 }
 
+const char *dc_threads_env_problem(void)
+{
+    static char problem[160];
+    const char *env = getenv("DEEPC_NUM_THREADS");
+    if (env == NULL)
+        return NULL;
+    char *end;
+    errno = 0;
+    long n = strtol(env, &end, 10);
+    if (errno == 0 && end != env && *end == '\0' && n >= 1 && n <= 4096)
+        return NULL;
+    snprintf(problem, sizeof problem,
+             "DEEPC_NUM_THREADS='%.40s' is not a thread count in [1, 4096] (ignored: one "
+             "thread per CPU)", env);
+    return problem;
+}
+
 static int default_thread_count(void)
 {
+    const char *problem = dc_threads_env_problem();
+    static atomic_int warned;
+    if (problem != NULL && atomic_exchange(&warned, 1) == 0)
+        fprintf(stderr, "deepc: warning: %s\n", problem);
     const char *env = getenv("DEEPC_NUM_THREADS");
-    if (env != NULL) {
-        long n = strtol(env, NULL, 10);
-        if (n >= 1 && n <= 4096)
-            return (int)n;
-    }
+    if (env != NULL && problem == NULL)
+        return (int)strtol(env, NULL, 10);
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     return online >= 1 ? (int)(online < 4096 ? online : 4096) : 1;
 }
