@@ -278,6 +278,49 @@ dc_tensor *dc_sinusoidal_positions(int64_t T, int64_t C, dc_dtype dtype);
 
 /* ---- More math: rounding, clamping, scans, norms, einsum (src/ops/math.c, reduce.c) ---- */
 /* (section of the math helper: keep additions inside it) */
+/* torch semantics throughout; float dtypes; dims as in the reductions above (ndims == 0:
+ * all dims). Piecewise-constant ops (sign, floor, ceil, round) have a zero gradient. */
+
+/* clamp(a, min, max) = min(max(a, min), max); NaN for a bound means "absent" (not both).
+ * NaN in a propagates; min > max gives max. Gradient g where min <= a <= max, else 0. */
+dc_tensor *dc_clamp(dc_tensor *a, double min, double max);
+/* torch.clamp with tensor bounds (either may be NULL, not both), all three broadcast
+ * together. Gradients: a where min <= a <= max; min where a < min < max; max where a > max
+ * or max < min. */
+dc_tensor *dc_clamp_tensor(dc_tensor *a, dc_tensor *min, dc_tensor *max);
+dc_tensor *dc_sign(dc_tensor *a);  /* -1, 0, 1 (0 for NaN, as torch) */
+dc_tensor *dc_floor(dc_tensor *a);
+dc_tensor *dc_ceil(dc_tensor *a);
+dc_tensor *dc_round(dc_tensor *a); /* half to even: 0.5 -> 0, 1.5 -> 2, 2.5 -> 2, -0.5 -> -0 */
+dc_tensor *dc_erf(dc_tensor *a);
+dc_tensor *dc_erfc(dc_tensor *a);  /* 1 - erf, accurate for large a */
+/* log(sum(exp(a))) over dims, stable (max subtracted); a row of -inf gives -inf. */
+dc_tensor *dc_logsumexp(dc_tensor *a, int ndims, const int *dims, bool keepdim);
+/* Inclusive scans along dim (same shape); cumprod's gradient is exact with zeros. */
+dc_tensor *dc_cumsum(dc_tensor *a, int dim);
+dc_tensor *dc_cumprod(dc_tensor *a, int dim);
+/* Product along one dim / of all elements (a scalar); gradient exact with zeros. */
+dc_tensor *dc_prod(dc_tensor *a, int dim, bool keepdim);
+dc_tensor *dc_prod_all(dc_tensor *a);
+/* Standard deviation sqrt(dc_var(...)); gradient 0 (not NaN) where the std is 0. */
+dc_tensor *dc_std(dc_tensor *a, int ndims, const int *dims, int correction, bool keepdim);
+/* torch.linalg.vector_norm: (sum |a|^p)^(1/p) over dims; p = INFINITY / -INFINITY: max /
+ * min |a|, p = 0: number of nonzeros, p = 2 over all dims: Frobenius. Gradient 0 where the
+ * norm is 0; inf-norm ties share the gradient evenly (torch 1.13). */
+dc_tensor *dc_norm(dc_tensor *a, double p, int ndims, const int *dims, bool keepdim);
+/* F.cosine_similarity (torch 1.13): sum over dim of (x1 / max(||x1||, eps)) *
+ * (x2 / max(||x2||, eps)), x1 and x2 broadcast together; torch's eps is 1e-8. */
+dc_tensor *dc_cosine_similarity(dc_tensor *x1, dc_tensor *x2, int dim, double eps);
+/* F.normalize: x / max(||x||_p over dim, eps); torch's defaults p = 2, dim = 1, eps = 1e-12. */
+dc_tensor *dc_normalize(dc_tensor *x, double p, int dim, double eps);
+/* torch.einsum over n operands (src/ops/einsum.c): "bij,bjk->bik", "ii->i", "ij->ji",
+ * "...ij,...jk" (broadcast "..."), implicit output without "->" (the labels used once, in
+ * alphabetical order, upper case first). Labels are [a-zA-Z]; a repeated label in one
+ * operand takes the diagonal; size-1 dims broadcast. Contractions run as permute/reshape
+ * and batched dc_matmul, so the gradient comes from those ops. Malformed equations are
+ * errors naming the problem and its position. */
+dc_tensor *dc_einsum(const char *equation, int n, dc_tensor *const *operands);
+
 
 /* ---- Shapes: padding, flips, repeats, splits, unfold/fold, triangles (src/ops/shape.c) - */
 /* (section of the shapes helper: keep additions inside it) */
