@@ -111,6 +111,9 @@ int64_t dc_loader_num_batches(const dc_loader *loader);
  * sorted by code point) or a byte-level BPE tokenizer (ids 0..255 are bytes, id 256 + r
  * is the r-th learned merge). Token ids are int64. */
 typedef struct dc_tokenizer dc_tokenizer;
+/* The longest token (bytes) a BPE tokenizer may have: training skips longer merges, loading
+ * rejects them (a file of merges that each double a token would otherwise ask for 2^63). */
+#define DC_TOKEN_MAX_BYTES 4096
 
 /* The characters of `text` (len bytes of valid UTF-8) as the vocabulary. */
 dc_tokenizer *dc_tokenizer_char_build(const char *text, size_t len);
@@ -118,7 +121,8 @@ dc_tokenizer *dc_tokenizer_char_build(const char *text, size_t len);
  * simplified GPT-2 one: the text is cut into words at whitespace boundaries, a single
  * space staying with the word that follows it (" the", " cat", "\n\n"), and no merge
  * crosses a word. Each step merges the most frequent adjacent pair (ties: the smallest
- * (left id, right id)); training stops early when no pair occurs twice. */
+ * (left id, right id)); a pair whose token would be longer than DC_TOKEN_MAX_BYTES is
+ * skipped. Training stops early when no pair occurs twice. */
 dc_tokenizer *dc_tokenizer_bpe_train(const char *text, size_t len, int n_merges);
 void dc_tokenizer_free(dc_tokenizer *tok);
 /* Vocabulary size: distinct characters, or 256 + merges. */
@@ -141,7 +145,8 @@ const char *dc_tokenizer_token(const dc_tokenizer *tok, int64_t id, size_t *len)
 /* Save / load as a small text file: a "deepc-tokenizer char 1" or "deepc-tokenizer bpe 1"
  * line, then the vocabulary's code points (hex, one a line) or the merges ("left right"
  * ids, one a line, in rank order). Saving writes a temp file and renames it. Load fails
- * with a message naming the file (and line) on a malformed file. */
+ * with a message naming the file (and line) on a malformed file, including a NUL byte and a
+ * merge making a token longer than DC_TOKEN_MAX_BYTES. */
 int dc_tokenizer_save(const dc_tokenizer *tok, const char *path);
 dc_tokenizer *dc_tokenizer_load(const char *path);
 

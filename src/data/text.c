@@ -120,7 +120,11 @@ static int vec_reserve(void **ptr, int64_t *cap, int64_t need, size_t elsize)
 {
     if (need <= *cap) return 0;
     int64_t c = *cap ? *cap : 8;
-    while (c < need) c *= 2;
+    while (c < need) {
+        if (c > INT64_MAX / 2) return -1;
+        c *= 2;
+    }
+    if ((uint64_t)c > SIZE_MAX / elsize) return -1;
     void *grown = realloc(*ptr, (size_t)c * elsize);
     if (!grown) return -1;
     *ptr = grown;
@@ -244,13 +248,16 @@ const char *dc_tokenizer_token(const dc_tokenizer *tok, int64_t id, size_t *len)
     return tok->pool + tok->offset[id];
 }
 
-/* Fill pool/offset from the vocabulary (chars, or bytes + merges). */
-static int build_token_bytes(dc_tokenizer *tok)
+/* Fill pool/offset from the vocabulary (chars, or bytes + merges). The lengths come first
+ * (a merged token is as long as its two parts): merges that keep joining a token with itself
+ * double its length each time, so a 63-line file would describe a token of 2^63 bytes. Any
+ * token over DC_TOKEN_MAX_BYTES stops the build before anything is allocated for the bytes.
+ * Returns 0; -1 out of memory; -2 with *too_long = the first id over the limit. */
+static int build_token_bytes(dc_tokenizer *tok, int64_t *too_long)
 {
     int64_t v = tok->vocab_size, total = 0;
     tok->offset = malloc((size_t)(v + 1) * sizeof *tok->offset);
     if (!tok->offset) return -1;
-    /* lengths first: a merged token is as long as its two parts */
     tok->offset[0] = 0;
     for (int64_t id = 0; id < v; id++) {
         int64_t n;
@@ -262,9 +269,12 @@ static int build_token_bytes(dc_tokenizer *tok)
         } else {
             const int32_t *m = tok->merges + 2 * (id - 256);
             n = (tok->offset[m[0] + 1] - tok->offset[m[0]]) +
-                (tok->offset[m[1] + 1] - tok->offset[m[1]]);
+                (tok->offset[m[1] + 1] - tok->offset[m[1]]); /* each part <= the limit */
         }
-        total += n;
+        if (n > DC_TOKEN_MAX_BYTES || __builtin_add_overflow(total, n, &total)) {
+            *too_long = id;
+            return -2;
+        }
         tok->offset[id + 1] = total;
     }
     tok->pool = malloc((size_t)(total ? total : 1));
@@ -286,8 +296,10 @@ static int build_token_bytes(dc_tokenizer *tok)
     return 0;
 }
 
-/* A BPE tokenizer from n merges (copied); validates that each merge uses earlier ids. */
-static dc_tokenizer *bpe_from_merges(const int32_t *merges, int64_t n)
+/* A BPE tokenizer from n merges (copied; each uses earlier ids). A token longer than
+ * DC_TOKEN_MAX_BYTES is an error naming the merge: its line of `path` when loading, its
+ * rank otherwise. */
+static dc_tokenizer *bpe_from_merges(const int32_t *merges, int64_t n, const char *path)
 {
     dc_tokenizer *tok = calloc(1, sizeof *tok);
     if (!tok) return dc_error("dc_tokenizer: out of memory");
@@ -295,11 +307,27 @@ static dc_tokenizer *bpe_from_merges(const int32_t *merges, int64_t n)
     tok->n_merges = n;
     tok->vocab_size = 256 + n;
     tok->merges = malloc((size_t)(2 * n + 1) * sizeof *tok->merges);
-    if (!tok->merges || map_init(&tok->rank_of, n) != 0) goto oom;
+    if (!tok->merges) goto oom;
     memcpy(tok->merges, merges, (size_t)(2 * n) * sizeof *merges);
+    int64_t bad = -1;
+    int rc = build_token_bytes(tok, &bad);
+    if (rc == -2) {
+        int64_t r = bad - 256; /* merges[2r..] made it; the file's line r + 2 */
+        if (path)
+            dc_error("dc_tokenizer_load: %s:%lld: merge \"%d %d\" makes a token longer than the "
+                     "limit of %d bytes (DC_TOKEN_MAX_BYTES)",
+                     path, (long long)(r + 2), merges[2 * r], merges[2 * r + 1],
+                     DC_TOKEN_MAX_BYTES);
+        else
+            dc_error("dc_tokenizer: merge %lld (\"%d %d\") makes a token longer than the limit "
+                     "of %d bytes (DC_TOKEN_MAX_BYTES)",
+                     (long long)r, merges[2 * r], merges[2 * r + 1], DC_TOKEN_MAX_BYTES);
+        dc_tokenizer_free(tok);
+        return NULL;
+    }
+    if (rc != 0 || map_init(&tok->rank_of, n) != 0) goto oom;
     for (int64_t r = 0; r < n; r++)
         if (map_put(&tok->rank_of, pair_key(merges[2 * r], merges[2 * r + 1]), r) != 0) goto oom;
-    if (build_token_bytes(tok) != 0) goto oom;
     return tok;
 oom:
     dc_tokenizer_free(tok);
@@ -325,7 +353,8 @@ static dc_tokenizer *char_from_sorted(uint32_t *chars, int64_t n)
     tok->kind = TOK_CHAR;
     tok->chars = chars;
     tok->vocab_size = n;
-    if (build_token_bytes(tok) != 0) {
+    int64_t unused;
+    if (build_token_bytes(tok, &unused) != 0) { /* tokens of <= 4 bytes: only memory fails */
         dc_tokenizer_free(tok);
         return dc_error("dc_tokenizer: out of memory");
     }
@@ -631,12 +660,17 @@ static int merge_word(bpe_trainer *t, int32_t w, int32_t a, int32_t b, int32_t c
 dc_tokenizer *dc_tokenizer_bpe_train(const char *text, size_t len, int n_merges)
 {
     if (!text && len) return dc_error("dc_tokenizer_bpe_train: text is NULL");
-    if (n_merges < 0)
-        return dc_error("dc_tokenizer_bpe_train: n_merges must be >= 0 (got %d)", n_merges);
+    if (n_merges < 0 || n_merges > INT32_MAX - 256) /* ids 256 + r are int32 */
+        return dc_error("dc_tokenizer_bpe_train: n_merges must be in [0, %d] (got %d)",
+                        INT32_MAX - 256, n_merges);
     bpe_trainer t = {0};
     int32_t *merges = malloc((2 * (size_t)n_merges + 1) * sizeof *merges);
+    /* byte length of every id, so no merge makes a token over DC_TOKEN_MAX_BYTES */
+    int64_t *tok_len = malloc((256 + (size_t)n_merges) * sizeof *tok_len);
     int64_t done = 0;
-    if (!merges || map_init(&t.pair_index, 4096) != 0 ||
+    if (tok_len)
+        for (int i = 0; i < 256; i++) tok_len[i] = 1;
+    if (!merges || !tok_len || map_init(&t.pair_index, 4096) != 0 ||
         collect_words(&t, (const unsigned char *)text, len) != 0)
         goto oom;
     /* initial pair counts */
@@ -653,6 +687,10 @@ dc_tokenizer *dc_tokenizer_bpe_train(const char *text, size_t len, int n_merges)
         if (best.count != p->count) continue; /* stale */
         if (p->count < 2) break;              /* nothing left worth merging */
         int32_t a = p->a, b = p->b, c = (int32_t)(256 + done);
+        /* too long: skipped (the pair comes back only if its count changes, and is skipped
+         * again); runs of one repeated byte would otherwise double a token per merge */
+        if (tok_len[a] + tok_len[b] > DC_TOKEN_MAX_BYTES) continue;
+        tok_len[c] = tok_len[a] + tok_len[b];
         merges[2 * done] = a;
         merges[2 * done + 1] = b;
         done++;
@@ -673,11 +711,13 @@ dc_tokenizer *dc_tokenizer_bpe_train(const char *text, size_t len, int n_merges)
         if (push_changed(&t) != 0) goto oom;
     }
     trainer_free(&t);
-    dc_tokenizer *tok = bpe_from_merges(merges, done);
+    free(tok_len);
+    dc_tokenizer *tok = bpe_from_merges(merges, done, NULL);
     free(merges);
     return tok;
 oom:
     trainer_free(&t);
+    free(tok_len);
     free(merges);
     return dc_error("dc_tokenizer_bpe_train: out of memory");
 }
@@ -806,6 +846,12 @@ int dc_tokenizer_save(const dc_tokenizer *tok, const char *path)
     return 0;
 }
 
+static bool is_dec_digit(char c) { return c >= '0' && c <= '9'; }
+static bool is_hex_digit(char c)
+{
+    return is_dec_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
 dc_tokenizer *dc_tokenizer_load(const char *path)
 {
     size_t len;
@@ -817,6 +863,13 @@ dc_tokenizer *dc_tokenizer_load(const char *path)
     int64_t n = 0, cap = 0, line_no = 1;
     char *line = text, *next = strchr(line, '\n');
     bool is_char = false;
+    size_t text_len = strlen(text);
+    if (text_len != len) { /* the line scan below stops at a NUL: the rest would be ignored */
+        for (const char *c = text; c < text + text_len; c++) line_no += *c == '\n';
+        dc_error("dc_tokenizer_load: %s:%lld: NUL byte at byte %zu (not a tokenizer file)", path,
+                 (long long)line_no, text_len);
+        goto done;
+    }
     if (next && strncmp(line, "deepc-tokenizer char 1\n", 23) == 0) is_char = true;
     else if (!next || strncmp(line, "deepc-tokenizer bpe 1\n", 22) != 0) {
         dc_error("dc_tokenizer_load: %s: not a deepc tokenizer file (bad first line)", path);
@@ -833,7 +886,8 @@ dc_tokenizer *dc_tokenizer_load(const char *path)
         if (is_char) {
             errno = 0;
             unsigned long cp = strtoul(line, &end, 16);
-            bool ok = end != line && end == next && errno == 0 && cp <= 0x10ffff &&
+            /* strtoul would skip spaces (newlines too) and take signs: a digit must lead */
+            bool ok = is_hex_digit(line[0]) && end != line && end == next && errno == 0 && cp <= 0x10ffff &&
                       (cp < 0xd800 || cp > 0xdfff) && (n == 0 || cp > chars[n - 1]);
             if (!ok) {
                 dc_error("dc_tokenizer_load: %s:%lld: expected a hex code point above the "
@@ -844,17 +898,22 @@ dc_tokenizer *dc_tokenizer_load(const char *path)
             if (VEC_PUSH(chars, n, cap, (uint32_t)cp) != 0) goto oom;
         } else {
             long a = strtol(line, &end, 10), b = -1;
-            bool ok = end != line && *end == ' ';
+            bool ok = is_dec_digit(line[0]) && end != line && *end == ' ';
             if (ok) {
                 char *second = end + 1;
                 b = strtol(second, &end, 10);
-                ok = end != second && end == next;
+                ok = is_dec_digit(second[0]) && end != second && end == next;
             }
             int64_t limit = 256 + n / 2; /* ids that exist before this merge */
             if (!ok || a < 0 || b < 0 || a >= limit || b >= limit) {
                 dc_error("dc_tokenizer_load: %s:%lld: expected a merge \"left right\" of ids "
                          "below %lld",
                          path, (long long)line_no, (long long)limit);
+                goto done;
+            }
+            if (limit == INT32_MAX) { /* ids are int32 */
+                dc_error("dc_tokenizer_load: %s:%lld: more than %d merges", path,
+                         (long long)line_no, INT32_MAX - 256);
                 goto done;
             }
             if (VEC_PUSH(merges, n, cap, (int32_t)a) != 0 ||
@@ -866,7 +925,7 @@ dc_tokenizer *dc_tokenizer_load(const char *path)
         tok = char_from_sorted(chars, n);
         chars = NULL;
     } else {
-        tok = bpe_from_merges(merges, n / 2);
+        tok = bpe_from_merges(merges, n / 2, path);
     }
     goto done;
 oom:

@@ -1,0 +1,133 @@
+/* Regression tests for the file parsers (issue 20: a fuzzing and fault review). Each test
+ * writes the triggering input as a small file and checks that it is now a clear error (or,
+ * where the input was valid, a correct result) instead of a crash, an overflow or a
+ * pathological allocation. The inputs are what the review found:
+ *   - tokenizer files whose merges keep joining a token with itself (2^k-byte tokens);
+ *   - IDX headers whose dims multiply past int64, or past the file's size;
+ *   - safetensors shapes with a 0 dim next to huge ones (0 bytes, overflowing strides);
+ *   - checkpoints whose float tensors would be copied into integer buffers. */
+#include "test.h"
+
+#include <stdint.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef DC_HAVE_ZLIB
+#include <zlib.h>
+#endif
+
+/* ---- Tokenizer files --------------------------------------------------------------------- */
+
+/* A BPE tokenizer file of n merges where merge r joins id 256 + r - 1 with itself (merge 0
+ * joins 'a' with 'a'): token 256 + r is 2^(r+1) bytes of 'a'. */
+static bool write_doubling_merges(const char *path, int n)
+{
+    FILE *fp = fopen(path, "w");
+    if (!fp) return false;
+    fprintf(fp, "deepc-tokenizer bpe 1\n");
+    for (int r = 0; r < n; r++) fprintf(fp, "%d %d\n", r ? 255 + r : 97, r ? 255 + r : 97);
+    return fclose(fp) == 0;
+}
+
+/* 63 doubling merges described a 2^64-byte token: the byte total wrapped, a small pool was
+ * allocated and written far past its end (heap overflow). 30 merges took 27 s and 2 GB. Now
+ * the first merge past DC_TOKEN_MAX_BYTES (merge 12, 8192 bytes, on line 14) is an error that
+ * names the file and the line, before anything large is allocated. */
+TEST(test_regression_tokenizer_self_doubling_merges_are_refused)
+{
+    char path[256];
+    dc_test_tmp_path(path, sizeof path, "doubling.tok");
+    int counts[] = {63, 30, 13};
+    for (size_t k = 0; k < sizeof counts / sizeof *counts; k++) {
+        REQUIRE(write_doubling_merges(path, counts[k]));
+        clock_t start = clock();
+        CHECK_ERROR(dc_tokenizer_load(path) == NULL, ":14: merge \"267 267\" makes a token "
+                                                     "longer than the limit of 4096 bytes");
+        CHECK((double)(clock() - start) / CLOCKS_PER_SEC < 1.0);
+        dc_tokenizer_load(path);
+        CHECK(strstr(dc_last_error(), path) != NULL);
+        dc_clear_error();
+    }
+    /* 12 merges reach exactly the limit: a 4096-byte token that decodes correctly */
+    REQUIRE(write_doubling_merges(path, 12));
+    dc_tokenizer *tok = dc_tokenizer_load(path);
+    REQUIRE(tok);
+    size_t len = 0;
+    const char *bytes = dc_tokenizer_token(tok, 256 + 11, &len);
+    CHECK(bytes && len == DC_TOKEN_MAX_BYTES && bytes[0] == 'a' && bytes[len - 1] == 'a');
+    dc_tokenizer_free(tok);
+    remove(path);
+}
+
+/* Training on long runs of one byte would make the same doubling tokens (and a file its own
+ * loader refuses): such merges are skipped, every token stays within the limit, and the
+ * tokenizer saves, loads and round-trips the text. */
+TEST(test_regression_bpe_training_never_makes_tokens_over_the_limit)
+{
+    size_t run = 17000, len = 2 * run + 2; /* two identical words of 17000 'a's */
+    char *text = malloc(len);
+    REQUIRE(text);
+    memset(text, 'a', len);
+    text[run] = '\n';
+    text[len - 1] = '\n';
+    dc_tokenizer *tok = dc_tokenizer_bpe_train(text, len, 40);
+    REQUIRE(tok);
+    CHECK(dc_tokenizer_num_merges(tok) >= 12); /* 2, 4, ..., 4096 and some remainders */
+    for (int64_t id = 0; id < dc_tokenizer_vocab_size(tok); id++) {
+        size_t n = 0;
+        CHECK(dc_tokenizer_token(tok, id, &n) && n <= DC_TOKEN_MAX_BYTES);
+    }
+    char path[256];
+    dc_test_tmp_path(path, sizeof path, "long_runs.tok");
+    REQUIRE(dc_tokenizer_save(tok, path) == 0);
+    dc_tokenizer *back = dc_tokenizer_load(path);
+    REQUIRE(back);
+    CHECK(dc_tokenizer_num_merges(back) == dc_tokenizer_num_merges(tok));
+    int64_t n_ids = 0;
+    int64_t *ids = dc_tokenizer_encode(back, text, len, &n_ids);
+    REQUIRE(ids);
+    size_t out_len = 0;
+    char *out = dc_tokenizer_decode(back, ids, n_ids, &out_len);
+    CHECK(out && out_len == len && memcmp(out, text, len) == 0);
+    free(out);
+    free(ids);
+    dc_tokenizer_free(back);
+    dc_tokenizer_free(tok);
+    free(text);
+    remove(path);
+}
+
+/* Other malformed tokenizer files: a NUL byte used to end the scan silently (the merges after
+ * it were dropped); strtol skipped leading spaces and newlines and took signs. */
+TEST(test_regression_tokenizer_files_with_nul_or_odd_numbers_are_refused)
+{
+    char path[256];
+    dc_test_tmp_path(path, sizeof path, "odd.tok");
+    static const char nul_file[] = "deepc-tokenizer bpe 1\n97 98\n\0" "99 100\n";
+    REQUIRE(dc_test_write_file(path, nul_file, sizeof nul_file - 1));
+    CHECK_ERROR(dc_tokenizer_load(path) == NULL, ":3: NUL byte at byte 28");
+    const char *bad[] = {
+        "deepc-tokenizer bpe 1\n 97 98\n",         "deepc-tokenizer bpe 1\n+97 98\n",
+        "deepc-tokenizer bpe 1\n97 -0\n",          "deepc-tokenizer bpe 1\n97  98\n",
+        "deepc-tokenizer char 1\n 41\n",           "deepc-tokenizer char 1\n-41\n",
+        "deepc-tokenizer bpe 1\n97 99999999999999999999\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        REQUIRE(dc_test_write_file(path, bad[i], strlen(bad[i])));
+        dc_clear_error();
+        dc_tokenizer *tok = dc_tokenizer_load(path);
+        EXPECT(!tok && strstr(dc_last_error(), ":2: expected"), "file %zu: loaded or '%s'", i,
+               dc_last_error());
+        dc_tokenizer_free(tok);
+        dc_clear_error();
+    }
+    /* the well-formed versions load */
+    const char *good[] = {"deepc-tokenizer bpe 1\n97 98\n", "deepc-tokenizer char 1\n41\n"};
+    for (size_t i = 0; i < 2; i++) {
+        REQUIRE(dc_test_write_file(path, good[i], strlen(good[i])));
+        dc_tokenizer *tok = dc_tokenizer_load(path);
+        CHECK(tok != NULL);
+        dc_tokenizer_free(tok);
+    }
+    remove(path);
+}
