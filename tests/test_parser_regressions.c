@@ -131,3 +131,96 @@ TEST(test_regression_tokenizer_files_with_nul_or_odd_numbers_are_refused)
     }
     remove(path);
 }
+
+/* ---- IDX headers --------------------------------------------------------------------------- */
+
+/* An IDX ubyte file: magic 0x0000080<ndim>, big-endian dims, then n_data bytes of 7. */
+static bool write_idx(const char *path, int ndim, const uint32_t *dims, size_t n_data)
+{
+    size_t len = 4 + 4 * (size_t)ndim + n_data;
+    unsigned char *buf = malloc(len);
+    if (!buf) return false;
+    buf[0] = buf[1] = 0;
+    buf[2] = 0x08;
+    buf[3] = (unsigned char)ndim;
+    for (int d = 0; d < ndim; d++)
+        for (int k = 0; k < 4; k++) buf[4 + 4 * d + k] = (unsigned char)(dims[d] >> (24 - 8 * k));
+    memset(buf + 4 + 4 * ndim, 7, n_data);
+    bool ok = dc_test_write_file(path, buf, len);
+    free(buf);
+    return ok;
+}
+
+/* dims 2^32-1 x 2^32-1 x 2^32-1: the product overflowed int64 before the size check (signed
+ * overflow; the CLI then reported "out of memory"). 0 x 2^32-1 x 2^32-1 passed (0 bytes) and
+ * overflowed the dataset tensor's strides. Both are malformed headers now; a header that fits
+ * in int64 but not in the file is "truncated" before anything is allocated. */
+TEST(test_regression_idx_dims_overflowing_int64_are_malformed_headers)
+{
+    char images[256], labels[256];
+    dc_test_tmp_path(images, sizeof images, "ovf-images-idx3-ubyte");
+    dc_test_tmp_path(labels, sizeof labels, "ovf-labels-idx1-ubyte");
+    REQUIRE(write_idx(labels, 1, (uint32_t[]){0}, 0));
+    uint32_t huge = UINT32_MAX;
+    REQUIRE(write_idx(images, 3, (uint32_t[]){huge, huge, huge}, 16));
+    CHECK_ERROR(!dc_idx_load(images, labels), "malformed header (dims 4294967295 x 4294967295");
+    REQUIRE(write_idx(images, 3, (uint32_t[]){0, huge, huge}, 0));
+    CHECK_ERROR(!dc_idx_load(images, labels), "malformed header");
+    CHECK_ERROR(!dc_idx_load(images, labels), images);
+    REQUIRE(write_idx(images, 3, (uint32_t[]){1u << 20, 1u << 20, 2}, 0));
+    CHECK_ERROR(!dc_idx_load(images, labels), "more than 2^40 bytes");
+    /* 2^40 bytes declared, 16 present: raw files are checked against their size */
+    REQUIRE(write_idx(images, 3, (uint32_t[]){1u << 20, 1u << 10, 1u << 10}, 16));
+    CHECK_ERROR(!dc_idx_load(images, labels), "truncated (16 of 1099511627776 data bytes)");
+    REQUIRE(write_idx(labels, 1, (uint32_t[]){huge}, 3));
+    REQUIRE(write_idx(images, 3, (uint32_t[]){1, 2, 2}, 4));
+    CHECK_ERROR(!dc_idx_load(images, labels), "truncated (3 of 4294967295 data bytes)");
+    /* an empty set with a sane image size still loads */
+    REQUIRE(write_idx(labels, 1, (uint32_t[]){0}, 0));
+    REQUIRE(write_idx(images, 3, (uint32_t[]){0, 28, 28}, 0));
+    dc_dataset *ds = dc_idx_load(images, labels);
+    CHECK(ds && dc_dataset_size(ds) == 0);
+    dc_dataset_free(ds);
+    remove(images);
+    remove(labels);
+}
+
+#ifdef DC_HAVE_ZLIB
+/* The same headers through gzip, where the size is not known until the data ends. */
+static bool write_idx_gz(const char *path, int ndim, const uint32_t *dims, size_t n_data)
+{
+    char raw[300];
+    snprintf(raw, sizeof raw, "%s.raw", path);
+    size_t len;
+    if (!write_idx(raw, ndim, dims, n_data)) return false;
+    unsigned char *data = dc_test_read_file(raw, &len);
+    remove(raw);
+    gzFile gz = data ? gzopen(path, "wb") : NULL;
+    bool ok = gz && gzwrite(gz, data, (unsigned)len) == (int)len;
+    if (gz) ok = gzclose(gz) == Z_OK && ok;
+    free(data);
+    return ok;
+}
+#endif
+
+TEST(test_regression_idx_gzip_headers_are_checked_like_raw_ones)
+{
+#ifdef DC_HAVE_ZLIB
+    char images[256], labels[256];
+    dc_test_tmp_path(images, sizeof images, "ovf-images-idx3-ubyte.gz");
+    dc_test_tmp_path(labels, sizeof labels, "ovf-labels-idx1-ubyte.gz");
+    REQUIRE(write_idx_gz(labels, 1, (uint32_t[]){0}, 0));
+    uint32_t huge = UINT32_MAX;
+    REQUIRE(write_idx_gz(images, 3, (uint32_t[]){huge, huge, huge}, 16));
+    CHECK_ERROR(!dc_idx_load(images, labels), "malformed header");
+    REQUIRE(write_idx_gz(images, 3, (uint32_t[]){0, huge, huge}, 0));
+    CHECK_ERROR(!dc_idx_load(images, labels), "malformed header");
+    /* 2^40 declared, 16 present: the buffer grows with the data, so this is cheap */
+    REQUIRE(write_idx_gz(images, 3, (uint32_t[]){1u << 20, 1u << 10, 1u << 10}, 16));
+    CHECK_ERROR(!dc_idx_load(images, labels), "truncated (16 of 1099511627776 data bytes)");
+    remove(images);
+    remove(labels);
+#else
+    printf("  note: deepc built without zlib; gzip IDX header test skipped\n");
+#endif
+}

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifdef DC_HAVE_ZLIB
@@ -32,6 +33,7 @@ const char *const dc_fashion_mnist_classes[10] = {
 typedef struct {
     const char *path;
     FILE *raw;
+    int64_t raw_size; /* bytes in a raw file (-1 if unknown), to check the header against */
 #ifdef DC_HAVE_ZLIB
     gzFile gz;
 #endif
@@ -49,6 +51,7 @@ static int stream_open(idx_stream *s, const char *path)
 {
     memset(s, 0, sizeof *s);
     s->path = path;
+    s->raw_size = -1;
     FILE *f = fopen(path, "rb");
     if (!f) {
         dc_error("dc_idx_load: cannot open %s: %s", path, strerror(errno));
@@ -60,6 +63,8 @@ static int stream_open(idx_stream *s, const char *path)
     if (!gzipped) {
         rewind(f);
         s->raw = f;
+        struct stat st;
+        s->raw_size = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) ? (int64_t)st.st_size : -1;
         return 0;
     }
 #ifdef DC_HAVE_ZLIB
@@ -165,19 +170,42 @@ static int idx_read(const char *path, int ndim, const char *what, idx_array *out
                  (long long)header_len);
         goto done;
     }
-    int64_t total = 1;
+    /* Each product is checked against IDX_MAX_BYTES before it is formed, so nothing
+     * overflows. `per_item` leaves out dims[0]: it bounds the item size even when there are
+     * 0 items (the dataset tensor's strides are built from it). */
+    int64_t total = 1, per_item = 1;
+    char dims_text[64] = "";
     for (int d = 0; d < ndim; d++) {
         const uint8_t *p = header + 4 + 4 * d;
         out->dims[d] = (int64_t)p[0] << 24 | (int64_t)p[1] << 16 | (int64_t)p[2] << 8 | p[3];
+        size_t at = strlen(dims_text);
+        snprintf(dims_text + at, sizeof dims_text - at, "%s%lld", d ? " x " : "",
+                 (long long)out->dims[d]);
+    }
+    for (int d = 0; d < ndim; d++) {
         if (d > 0 && out->dims[d] == 0) {
             dc_error("dc_idx_load: %s: malformed header (dim %d is 0)", path, d);
             goto done;
         }
-        total *= out->dims[d];
-        if (total > IDX_MAX_BYTES) {
-            dc_error("dc_idx_load: %s: malformed header (dims too large)", path);
+        int64_t dim = out->dims[d];
+        if ((dim > 0 && total > IDX_MAX_BYTES / dim) ||
+            (d > 0 && per_item > IDX_MAX_BYTES / dim)) {
+            dc_error("dc_idx_load: %s: malformed header (dims %s: more than 2^40 bytes)", path,
+                     dims_text);
             goto done;
         }
+        total *= dim;
+        if (d > 0) per_item *= dim;
+    }
+    /* a raw file's size is known: it must be the header plus the declared data exactly */
+    if (s.raw_size >= 0 && s.raw_size != header_len + total) {
+        if (s.raw_size < header_len + total)
+            dc_error("dc_idx_load: %s: truncated (%lld of %lld data bytes)", path,
+                     (long long)(s.raw_size - header_len), (long long)total);
+        else
+            dc_error("dc_idx_load: %s: malformed (bytes after the %lld declared in the header)",
+                     path, (long long)total);
+        goto done;
     }
     out->ndim = ndim;
     /* Grow the buffer as data arrives, so a lying header cannot make us allocate much
