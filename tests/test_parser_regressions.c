@@ -224,3 +224,79 @@ TEST(test_regression_idx_gzip_headers_are_checked_like_raw_ones)
     printf("  note: deepc built without zlib; gzip IDX header test skipped\n");
 #endif
 }
+
+/* ---- Tensor shapes -------------------------------------------------------------------------- */
+
+/* A 0 dim made the byte count 0, so [0, 2^62, 4] passed every size check and the contiguous
+ * strides (2^62 * 4) overflowed int64. Creation now refuses a shape whose strides overflow;
+ * empty shapes whose strides fit still work. */
+TEST(test_regression_empty_shapes_with_overflowing_strides_are_refused)
+{
+    int64_t big = INT64_C(1) << 62;
+    CHECK_ERROR(dc_empty(DC_F32, 3, (int64_t[]){0, big, 4}) == NULL, "strides overflow int64");
+    CHECK_ERROR(dc_zeros(DC_F64, 3, (int64_t[]){big, 0, 4}) == NULL, "too large");
+    CHECK_ERROR(dc_full(DC_I64, 2, (int64_t[]){INT64_MAX, 0}, 1.0) == NULL, "too large");
+    CHECK_ERROR(dc_empty(DC_F32, 4, (int64_t[]){0, 1 << 30, 1 << 30, 1 << 30}) == NULL,
+                "too large");
+    dc_tensor *e = dc_empty(DC_F32, 3, (int64_t[]){0, big, 1});
+    CHECK(e && dc_numel(e) == 0 && e->stride[0] == big);
+}
+
+#ifdef DC_HAVE_JANSSON
+
+/* A safetensors file with the given JSON header and n_data zero bytes of data. */
+static bool write_safetensors(const char *path, const char *header, size_t n_data)
+{
+    size_t hl = strlen(header);
+    unsigned char *buf = calloc(8 + hl + n_data, 1);
+    if (!buf) return false;
+    uint64_t len_field = hl;
+    memcpy(buf, &len_field, 8);
+    memcpy(buf + 8, header, hl);
+    bool ok = dc_test_write_file(path, buf, 8 + hl + n_data);
+    free(buf);
+    return ok;
+}
+
+/* [0, 2^62, 4] F32: 0 bytes, so the old check (which skipped products after a 0) passed it
+ * and dc_safetensors_get overflowed the strides. Now open refuses it, naming the tensor. */
+TEST(test_regression_safetensors_zero_dim_with_huge_dims_is_refused)
+{
+    char path[256];
+    dc_test_tmp_path(path, sizeof path, "zero_huge.safetensors");
+    const char *headers[] = {
+        "{\"a\":{\"dtype\":\"F32\",\"shape\":[0,4611686018427387904,4],\"data_offsets\":[0,0]}}",
+        "{\"a\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4,0],\"data_offsets\":[0,0]}}",
+        "{\"a\":{\"dtype\":\"I8\",\"shape\":[9223372036854775807,0,2],\"data_offsets\":[0,0]}}",
+        "{\"a\":{\"dtype\":\"F64\",\"shape\":[0,2305843009213693952],\"data_offsets\":[0,0]}}",
+    };
+    for (size_t i = 0; i < sizeof headers / sizeof *headers; i++) {
+        REQUIRE(write_safetensors(path, headers[i], 0));
+        dc_clear_error();
+        dc_safetensors *f = dc_safetensors_open(path);
+        EXPECT(!f && strstr(dc_last_error(), "tensor 'a': shape is too large") &&
+                   strstr(dc_last_error(), path),
+               "header %zu: opened or '%s'", i, dc_last_error());
+        dc_safetensors_close(f);
+        dc_clear_error();
+    }
+    /* an empty tensor whose strides fit still opens and reads */
+    REQUIRE(write_safetensors(
+        path, "{\"a\":{\"dtype\":\"F32\",\"shape\":[0,1048576,4],\"data_offsets\":[0,0]}}", 0));
+    dc_safetensors *f = dc_safetensors_open(path);
+    REQUIRE(f);
+    dc_tensor *a = dc_safetensors_get(f, "a");
+    CHECK(a && dc_numel(a) == 0 && a->shape[1] == 1048576);
+    dc_safetensors_close(f);
+    remove(path);
+}
+
+#else
+
+TEST(test_regression_safetensors_and_checkpoint_tests_need_jansson)
+{
+    printf("  note: deepc built without jansson; safetensors/checkpoint regression tests "
+           "skipped\n");
+}
+
+#endif

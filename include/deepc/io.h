@@ -51,8 +51,9 @@ typedef struct dc_safetensors dc_safetensors;
 
 /* Open and validate the whole file: header length sane (< 100 MB and within the file), JSON
  * object without duplicate keys, every entry with a known dtype (F32, F64, I64 and, for
- * reading only, F16, BF16, I32, U8, I8), a shape of at most DC_MAX_DIMS non-negative ints,
- * and data_offsets [begin, end] with end - begin = numel * itemsize, inside the data buffer
+ * reading only, F16, BF16, I32, U8, I8), a shape of at most DC_MAX_DIMS non-negative ints
+ * whose product (a 0 counted as 1, for the strides) times the itemsize fits in int64, and
+ * data_offsets [begin, end] with end - begin = numel * itemsize, inside the data buffer
  * and not overlapping another tensor. The file is mapped read-only (no copy is made until a
  * tensor is read). Returns a handle the caller releases with dc_safetensors_close, or NULL
  * with an error naming the file (and the tensor, for a bad entry): a truncated or corrupt

@@ -212,11 +212,19 @@ static bool check_shape(int ndim, const int64_t *shape, const char *op)
         dc_error("%s: shape is NULL", op);
         return false;
     }
-    for (int d = 0; d < ndim; d++)
+    int64_t span = 1; /* the product of the dims, a 0 as 1: the strides must fit in int64 */
+    for (int d = 0; d < ndim; d++) {
         if (shape[d] < 0) {
             dc_error("%s: negative size %lld in dim %d", op, (long long)shape[d], d);
             return false;
         }
+        if (__builtin_mul_overflow(span, shape[d] ? shape[d] : 1, &span)) {
+            char buf[160];
+            dc_error("%s: shape %s is too large (its strides overflow int64)", op,
+                     dc__shape_fmt(ndim, shape, buf, sizeof buf));
+            return false;
+        }
+    }
     return true;
 }
 

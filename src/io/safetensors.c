@@ -264,16 +264,20 @@ static bool parse_entry(const dc_safetensors *f, const char *name, const json_t 
         return open_error(p, "tensor '%s': %zu dims, deepc supports at most %d", name,
                           json_array_size(shape), DC_MAX_DIMS);
     e->ndim = (int)json_array_size(shape);
-    /* numel * itemsize must fit in int64: checked dim by dim so nothing overflows. */
-    int64_t nbytes = (int64_t)file_dtypes[e->dtype].itemsize;
+    /* The product of every dim (a 0 counted as 1, as the strides see it) times itemsize must
+     * fit in int64, checked dim by dim so nothing overflows: a 0 dim makes 0 bytes, but
+     * [0, 2^62, 4] would still overflow the strides of the tensor built from it. */
+    int64_t span = (int64_t)file_dtypes[e->dtype].itemsize;
+    bool empty = false;
     for (int d = 0; d < e->ndim; d++) {
         if (!get_nonneg_int(json_array_get(shape, (size_t)d), &e->shape[d]))
             return open_error(p, "tensor '%s': shape entry %d is not a non-negative integer",
                               name, d);
-        if (e->shape[d] > 0 && nbytes > INT64_MAX / e->shape[d])
+        empty |= e->shape[d] == 0;
+        if (__builtin_mul_overflow(span, e->shape[d] > 0 ? e->shape[d] : 1, &span))
             return open_error(p, "tensor '%s': shape is too large", name);
-        nbytes *= e->shape[d];
     }
+    int64_t nbytes = empty ? 0 : span;
 
     const json_t *offs = json_object_get(v, "data_offsets");
     int64_t begin, end;
