@@ -291,6 +291,115 @@ TEST(test_regression_safetensors_zero_dim_with_huge_dims_is_refused)
     remove(path);
 }
 
+/* ---- Checkpoint dtypes ------------------------------------------------------------------------- */
+
+static dc_module *small_bn_model(void)
+{
+    return dc_sequential_new(2, dc_linear_new(3, 2, true, NULL),
+                             dc_batch_norm1d_new(2, 1e-5, 0.1, true));
+}
+
+/* Save m's state with the tensor called `name` replaced by `repl` (and nothing else). */
+static int save_with(const char *path, dc_module *m, const char *name, dc_tensor *repl)
+{
+    dc_tensor_list state;
+    if (dc_module_state(m, &state) != 0) return -1;
+    dc_named_tensor items[16];
+    int n = state.n < 16 ? state.n : 16;
+    for (int i = 0; i < n; i++)
+        items[i] = (dc_named_tensor){state.names[i],
+                                     !strcmp(state.names[i], name) ? repl : state.tensors[i]};
+    int rc = dc_safetensors_save(path, items, n, NULL, 0);
+    dc_tensor_list_free(&state);
+    return rc;
+}
+
+/* num_batches_tracked stored as F64 NaN / 1e30 / 2.5 was copied into the int64 buffer (a
+ * float -> int conversion of a value int64 cannot hold is undefined behaviour). A float
+ * tensor for an integer buffer is now refused, naming the tensor, with the model unchanged;
+ * so is an integer tensor for a float parameter. */
+TEST(test_regression_checkpoint_float_into_int64_buffer_is_refused)
+{
+    dc_module *m = small_bn_model();
+    REQUIRE(m);
+    dc_tensor *nbt = dc_module_buffer(m, "1.num_batches_tracked");
+    dc_tensor *w = dc_module_param(m, "0.weight");
+    REQUIRE(nbt && w && nbt->dtype == DC_I64);
+    *(int64_t *)dc_data(nbt) = 5;
+    double w0 = dc_item_at(w, (int64_t[]){0, 0});
+    char path[256];
+    dc_test_tmp_path(path, sizeof path, "float_nbt.safetensors");
+    double values[] = {NAN, 1e30, 2.5, 3.0};
+    for (size_t i = 0; i < sizeof values / sizeof *values; i++) {
+        dc_tensor *bad = dc_scalar(DC_F64, values[i]);
+        REQUIRE(bad && save_with(path, m, "1.num_batches_tracked", bad) == 0);
+        dc_fill_(w, w0 + 1); /* the file's weight differs from the model's: not copied */
+        CHECK_ERROR(dc_checkpoint_load(path, m, NULL) != 0,
+                    "tensor '1.num_batches_tracked' in");
+        CHECK(*(int64_t *)dc_data(nbt) == 5 && dc_item_at(w, (int64_t[]){0, 0}) == w0 + 1);
+        dc_fill_(w, w0);
+    }
+    /* an int64 tensor for the float weight */
+    dc_tensor *ints = dc_zeros(DC_I64, DC_SHAPE(2, 3));
+    REQUIRE(ints && save_with(path, m, "0.weight", ints) == 0);
+    CHECK_ERROR(dc_checkpoint_load(path, m, NULL) != 0, "'0.weight'");
+    CHECK(dc_item_at(w, (int64_t[]){0, 0}) == w0);
+    /* the file as saved loads */
+    REQUIRE(save_with(path, m, "", NULL) == 0);
+    CHECK(dc_checkpoint_load(path, m, NULL) == 0);
+    remove(path);
+    dc_module_free(m);
+}
+
+/* An optimizer step count of -1 or NaN was caught only after the model and the optimizer had
+ * been overwritten (dc_optimizer_state_loaded runs after the copy). It is now checked with
+ * everything else, before anything is copied. */
+TEST(test_regression_checkpoint_bad_step_count_leaves_model_and_optimizer_unchanged)
+{
+    dc_module *m = small_bn_model();
+    REQUIRE(m);
+    dc_tensor_list params;
+    REQUIRE(dc_module_parameters(m, &params) == 0);
+    dc_optim_config cfg = dc_optim_defaults(DC_ADAMW, 1e-2);
+    dc_optimizer *opt = dc_optimizer_new(&params, &cfg);
+    dc_tensor_list_free(&params);
+    REQUIRE(opt);
+    char path[256];
+    dc_test_tmp_path(path, sizeof path, "bad_step.safetensors");
+    dc_tensor *w = dc_module_param(m, "0.weight");
+    double w0 = dc_item_at(w, (int64_t[]){0, 0});
+    const char *step_names[] = {"optimizer.step", "optimizer.0.weight.step"};
+    double bad_steps[] = {-1, NAN, 0.5, 1e300};
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < sizeof bad_steps / sizeof *bad_steps; i++) {
+            REQUIRE(dc_checkpoint_save(path, m, opt, NULL, 0) == 0);
+            /* rewrite the file with one step count replaced and a different weight */
+            dc_safetensors *f = dc_safetensors_open(path);
+            REQUIRE(f);
+            int n = dc_safetensors_count(f);
+            REQUIRE(n <= 32);
+            dc_named_tensor items[32];
+            for (int j = 0; j < n; j++) {
+                const char *name = dc_safetensors_name(f, j);
+                dc_tensor *t = dc_safetensors_get(f, name);
+                REQUIRE(t);
+                if (!strcmp(name, step_names[k])) dc_fill_(t, bad_steps[i]);
+                if (!strcmp(name, "0.weight")) dc_fill_(t, w0 + 1);
+                items[j] = (dc_named_tensor){name, t};
+            }
+            REQUIRE(dc_safetensors_save(path, items, n, NULL, 0) == 0);
+            dc_safetensors_close(f);
+            CHECK_ERROR(dc_checkpoint_load(path, m, opt) != 0, step_names[k]);
+            CHECK(dc_item_at(w, (int64_t[]){0, 0}) == w0);
+            CHECK(dc_optimizer_steps(opt) == 0);
+        }
+    REQUIRE(dc_checkpoint_save(path, m, opt, NULL, 0) == 0);
+    CHECK(dc_checkpoint_load(path, m, opt) == 0);
+    remove(path);
+    dc_optimizer_free(opt);
+    dc_module_free(m);
+}
+
 #else
 
 TEST(test_regression_safetensors_and_checkpoint_tests_need_jansson)

@@ -98,8 +98,12 @@ int dc_checkpoint_save(const char *path, const dc_module *model, dc_optimizer *o
                        const char *const *metadata_kv, int n_kv);
 /* Load a checkpoint into an existing model (and optimizer, when not NULL), like PyTorch's
  * strict load_state_dict: every state tensor must be in the file with the same shape, and the
- * file may hold no other model tensor. Everything is checked before anything is copied, so
- * on error (naming the tensor and the file) the model and optimizer are unchanged. */
+ * file may hold no other model tensor. Dtypes: a floating-point tensor (F16, BF16, F32, F64)
+ * loads only into a floating-point one and an integer tensor only into an integer one that
+ * holds its values (a float num_batches_tracked, even 2.0, is an error: no NaN or 1e30 ever
+ * reaches an int64 buffer); optimizer step counts must be whole numbers in [0, 2^53].
+ * Everything is checked before anything is copied, so on error (naming the tensor and the
+ * file) the model and optimizer are unchanged. */
 int dc_checkpoint_load(const char *path, dc_module *model, dc_optimizer *opt);
 
 /* ---- Plots (src/io/plot.c) ----------------------------------------------------------------- */
