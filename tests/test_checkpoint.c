@@ -3,6 +3,8 @@
 
 #include <unistd.h>
 
+#ifdef DC_HAVE_JANSSON /* checkpoints are safetensors files */
+
 static dc_module *tiny_mlp(dc_rng *rng)
 {
     /* the model of tests/ref/make_safetensors_refs.py */
@@ -147,3 +149,19 @@ TEST(test_checkpoint_errors_name_the_tensor_and_leave_the_model_intact)
     dc_module_free(wide);
     dc_module_free(m);
 }
+
+#else
+
+TEST(test_checkpoint_without_jansson_reports_it)
+{
+    printf("  note: deepc built without jansson; the checkpoint tests are skipped\n");
+    dc_module *m = dc_sequential_new(1, dc_linear_new(2, 2, true, NULL));
+    REQUIRE(m);
+    CHECK_ERROR(dc_checkpoint_save("/tmp/deepc_no_jansson.safetensors", m, NULL, NULL, 0) != 0,
+                "without jansson");
+    CHECK_ERROR(dc_checkpoint_load("ref/tiny_mlp_state.safetensors", m, NULL) != 0,
+                "without jansson");
+    dc_module_free(m);
+}
+
+#endif

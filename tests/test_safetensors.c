@@ -539,9 +539,10 @@ TEST(test_safetensors_without_jansson_reports_it)
     CHECK_ERROR(dc_safetensors_open(TINY_MLP) == NULL, "without jansson");
     CHECK_ERROR(dc_safetensors_save("/tmp/x.safetensors", NULL, 0, NULL, 0) != 0,
                 "without jansson");
+    printf("  note: deepc built without jansson; the safetensors reading and writing tests are "
+           "skipped\n");
     (void)load_expected, (void)free_expected, (void)find_expected, (void)check_matches_expected;
-    (void)read_all, (void)write_all, (void)file_equals, (void)exists, (void)temp_file_left;
-    (void)tmp_path;
+    (void)file_equals, (void)exists, (void)temp_file_left;
 }
 
 #endif
