@@ -80,6 +80,10 @@ dc_tensor *dc_var(dc_tensor *a, int ndims, const int *dims, int correction, bool
 dc_tensor *dc_max(dc_tensor *a, int dim, bool keepdim);
 /* Index (DC_I64) of the first maximal element along dim; no gradient. */
 dc_tensor *dc_argmax(dc_tensor *a, int dim, bool keepdim);
+/* Minimum along one dim (NaN propagates); the gradient goes to the first minimal element. */
+dc_tensor *dc_min(dc_tensor *a, int dim, bool keepdim);
+/* Index (DC_I64) of the first minimal element along dim; no gradient. */
+dc_tensor *dc_argmin(dc_tensor *a, int dim, bool keepdim);
 /* Scalar sum / mean of all elements. */
 dc_tensor *dc_sum_all(dc_tensor *a);
 dc_tensor *dc_mean_all(dc_tensor *a);
@@ -275,6 +279,65 @@ dc_tensor *dc_sinusoidal_positions(int64_t T, int64_t C, dc_dtype dtype);
 
 /* ---- Sorting, searching, scatter (src/ops/sort.c, src/ops/scatter.c) ------------------- */
 /* (section of the indexing helper: keep additions inside it) */
+/* torch semantics. Index tensors are DC_I64; an index outside [0, size) is an error naming
+ * the value and its position (index_put and dc_index also take -size <= i < 0 from the end,
+ * as torch's advanced indexing does), and nothing is written. Data tensors are DC_F32, DC_F64
+ * or DC_I64 (the gradient flows to float ones). Masks may be of any dtype, nonzero = true.
+ * Functions with two or three results return 0 / -1 and store new references (scope-owned
+ * like every result) through their out-pointers; a NULL out-pointer skips that result, and
+ * on error every out-pointer is set to NULL. Sorting is a stable merge sort per row
+ * (O(n log n), rows split over the thread pool); NaN sorts as the largest value. */
+
+/* torch.scatter: a copy of a with out[index[i][j]][j] = src[i][j] (dim 0; likewise for other
+ * dims). index has a's ndim, index.shape <= src.shape in every dim and <= a.shape outside dim.
+ * Repeated destinations: the last write wins. Gradients: da = g with the written places
+ * zeroed, dsrc = g.gather(dim, index) (zero where src is not read). */
+dc_tensor *dc_scatter(dc_tensor *a, int dim, dc_tensor *index, dc_tensor *src);
+/* torch.scatter with a scalar: out[index[i][j]][j] = value. */
+dc_tensor *dc_scatter_value(dc_tensor *a, int dim, dc_tensor *index, double value);
+/* torch.scatter_add: out = a, then out[index[i][j]][j] += src[i][j] (repeats accumulate). */
+dc_tensor *dc_scatter_add(dc_tensor *a, int dim, dc_tensor *index, dc_tensor *src);
+/* torch.index_add: out = a, then out.select(dim, index[k]) += alpha * source.select(dim, k)
+ * for a 1-D (or 0-D) index of length L; source is a's shape with dim of size L. */
+dc_tensor *dc_index_add(dc_tensor *a, int dim, dc_tensor *index, dc_tensor *source,
+                        double alpha);
+/* a[indices[0], ..., indices[n-1]] (torch's advanced indexing with n index tensors on the
+ * leading dims): the indices broadcast together to B, the result is B + a.shape[n:]. */
+dc_tensor *dc_index(dc_tensor *a, dc_tensor *const *indices, int n);
+/* Out-of-place tensor.index_put_(indices, values, accumulate): a copy of a with
+ * out[indices] = values (accumulate false; repeats: the last wins) or += values (true;
+ * repeats accumulate). values broadcasts to B + a.shape[n:] as in dc_index. */
+dc_tensor *dc_index_put(dc_tensor *a, dc_tensor *const *indices, int n, dc_tensor *values,
+                        bool accumulate);
+/* torch.masked_select: the elements of a where mask != 0 (a and mask broadcast together),
+ * in row-major order, as a 1-D tensor. */
+dc_tensor *dc_masked_select(dc_tensor *a, dc_tensor *mask);
+/* torch.nonzero: the positions of the nonzero elements of a (any dtype), I64 [n, ndim]. */
+dc_tensor *dc_nonzero(dc_tensor *a);
+/* F.one_hot: I64 [...] -> I64 [..., num_classes]; num_classes = -1 uses max + 1. */
+dc_tensor *dc_one_hot(dc_tensor *a, int64_t num_classes);
+/* torch.bincount of a 1-D non-negative I64 tensor: counts (I64), or sums of weights (same
+ * length, F32/F64, the result in weights' dtype; NULL = no weights); length
+ * max(max + 1, minlength). No gradient (as torch). */
+dc_tensor *dc_bincount(dc_tensor *a, dc_tensor *weights, int64_t minlength);
+
+/* torch.sort(stable=True) along dim, ascending or descending (ties keep their order).
+ * values has a's shape and dtype (gradient: scattered back to the indices), indices I64. */
+int dc_sort(dc_tensor *a, int dim, bool descending, dc_tensor **values, dc_tensor **indices);
+/* The indices of dc_sort (I64, no gradient). */
+dc_tensor *dc_argsort(dc_tensor *a, int dim, bool descending);
+/* torch.topk: the k largest (or smallest) along dim, 0 <= k <= size; the result is always in
+ * sorted order (sorted = false is accepted and gives the same), ties in index order. */
+int dc_topk(dc_tensor *a, int64_t k, int dim, bool largest, bool sorted, dc_tensor **values,
+            dc_tensor **indices);
+/* torch.unique(sorted=True) over all elements: sorted distinct values [U], and optionally
+ * the inverse (a's shape, I64: the position of each element in values) and counts [U] (I64).
+ * Each NaN is its own value, after all numbers. No gradient. */
+int dc_unique(dc_tensor *a, dc_tensor **values, dc_tensor **inverse, dc_tensor **counts);
+/* torch.searchsorted: for each value, the insertion index into the sorted last dim of
+ * boundaries: the first i with boundaries[i] >= v (right = false) or > v (right = true).
+ * boundaries is 1-D (values of any shape) or has values' leading dims. I64, values' shape. */
+dc_tensor *dc_searchsorted(dc_tensor *boundaries, dc_tensor *values, bool right);
 
 /* ---- More math: rounding, clamping, scans, norms, einsum (src/ops/math.c, reduce.c) ---- */
 /* (section of the math helper: keep additions inside it) */

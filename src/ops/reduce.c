@@ -1,5 +1,5 @@
-/* Reductions (book §2.3): sum, mean, var, max and argmax over any set of dims of a strided
- * tensor, with their backwards.
+/* Reductions (book §2.3): sum, mean, var, max/min and argmax/argmin over any set of dims of a
+ * strided tensor, with their backwards.
  *
  * One engine serves them all. A reduction is planned as two lists of dims: the kept dims
  * (one output element per index) and the reduced dims (folded into that element). Both
@@ -33,7 +33,8 @@
 #define TILE 256           /* outputs per task in the column strategy */
 #define MAX_PARTS 64
 
-typedef enum { RED_SUM, RED_SQDEV, RED_MAX } reduce_kind;
+typedef enum { RED_SUM, RED_SQDEV, RED_MAX, RED_MIN } reduce_kind;
+#define IS_EXTREME(kind) ((kind) == RED_MAX || (kind) == RED_MIN)
 
 /* A reduction of one input as kept dims x reduced dims (each list outermost first). */
 typedef struct {
@@ -135,10 +136,13 @@ static void plan_reduction(reduce_plan *pl, const dc_tensor *a, const bool *redu
 
 /* max keeps the first maximum; a NaN beats everything (torch propagates NaN) */
 #define BEATS(x, best) ((x) > (best) || ((x) != (x) && (best) == (best)))
+/* min likewise keeps the first minimum, and a NaN beats everything too */
+#define BEATS_MIN(x, best) ((x) < (best) || ((x) != (x) && (best) == (best)))
+#define WINS(kind, x, best) ((kind) == RED_MIN ? BEATS_MIN(x, best) : BEATS(x, best))
 
-static void merge_max(partial *acc, double v, int64_t idx, bool first)
+static void merge_max(partial *acc, reduce_kind kind, double v, int64_t idx, bool first)
 {
-    if (first || BEATS(v, acc->val)) acc->val = v, acc->idx = idx;
+    if (first || WINS(kind, v, acc->val)) acc->val = v, acc->idx = idx;
 }
 
 #define DEFINE_REDUCE_KERNELS(T, SFX)                                                          \
@@ -184,14 +188,19 @@ static void merge_max(partial *acc, double v, int64_t idx, bool first)
             if (count > r1 - r) count = r1 - r;                                                \
             const T *p = (const T *)j->in + in_off + col * s +                                 \
                          unravel(last, pl->red_size, pl->red_in, r / inner);                   \
-            if (j->kind != RED_MAX) {                                                          \
+            if (!IS_EXTREME(j->kind)) {                                                        \
                 acc.val += row_sum_##SFX(p, count, s, center, j->kind == RED_SQDEV);           \
             } else {                                                                           \
                 T best = p[0];                                                                 \
                 int64_t at = 0;                                                                \
-                for (int64_t i = 1; i < count; i++)                                            \
-                    if (BEATS(p[i * s], best)) best = p[i * s], at = i;                        \
-                merge_max(&acc, best, r + at, r == r0);                                        \
+                if (j->kind == RED_MAX) {                                                      \
+                    for (int64_t i = 1; i < count; i++)                                        \
+                        if (BEATS(p[i * s], best)) best = p[i * s], at = i;                    \
+                } else {                                                                       \
+                    for (int64_t i = 1; i < count; i++)                                        \
+                        if (BEATS_MIN(p[i * s], best)) best = p[i * s], at = i;                \
+                }                                                                              \
+                merge_max(&acc, j->kind, best, r + at, r == r0);                               \
             }                                                                                  \
             r += count;                                                                        \
         }                                                                                      \
@@ -230,6 +239,11 @@ static void merge_max(partial *acc, double v, int64_t idx, bool first)
                     T x = p[c * ks];                                                           \
                     if (r == r0 || BEATS(x, best[c])) best[c] = x, at[c] = r;                  \
                 }                                                                              \
+            } else if (j->kind == RED_MIN) {                                                   \
+                for (int64_t c = 0; c < len; c++) {                                            \
+                    T x = p[c * ks];                                                           \
+                    if (r == r0 || BEATS_MIN(x, best[c])) best[c] = x, at[c] = r;              \
+                }                                                                              \
             } else if (ks == 1 && j->kind == RED_SUM) {                                        \
                 int64_t c = 0;                                                                 \
                 for (; c + LANES <= len; c += LANES)                                           \
@@ -251,7 +265,7 @@ static void merge_max(partial *acc, double v, int64_t idx, bool first)
             }                                                                                  \
         }                                                                                      \
         for (int64_t c = 0; c < len; c++)                                                      \
-            res[c] = j->kind == RED_MAX ? (partial){best[c], at[c]} : (partial){acc[c], 0};    \
+            res[c] = IS_EXTREME(j->kind) ? (partial){best[c], at[c]} : (partial){acc[c], 0};   \
     }
 
 DEFINE_REDUCE_KERNELS(float, f32)
@@ -261,7 +275,7 @@ DEFINE_REDUCE_KERNELS(double, f64)
 static void store_result(const reduce_job *j, int64_t out_off, partial r)
 {
     if (j->out) {
-        double v = j->kind == RED_MAX ? r.val : r.val * j->scale;
+        double v = IS_EXTREME(j->kind) ? r.val : r.val * j->scale;
         if (j->dtype == DC_F32) ((float *)j->out)[out_off] = (float)v;
         else ((double *)j->out)[out_off] = v;
     }
@@ -340,8 +354,8 @@ static int run_reduction(const reduce_plan *pl, reduce_kind kind, const dc_tenso
     }
     if (j.parts > 1) {
         j.part_val = dc__malloc((size_t)(pl->n_out * j.parts) * sizeof(double));
-        if (kind == RED_MAX) j.part_idx = dc__malloc((size_t)(pl->n_out * j.parts) * sizeof(int64_t));
-        if (!j.part_val || (kind == RED_MAX && !j.part_idx)) {
+        if (IS_EXTREME(kind)) j.part_idx = dc__malloc((size_t)(pl->n_out * j.parts) * sizeof(int64_t));
+        if (!j.part_val || (IS_EXTREME(kind) && !j.part_idx)) {
             dc__free(j.part_val);
             dc__free(j.part_idx);
             return -1;
@@ -355,7 +369,7 @@ static int run_reduction(const reduce_plan *pl, reduce_kind kind, const dc_tenso
             partial r = {0, 0};
             for (int64_t p = 0; p < j.parts; p++) {
                 double v = j.part_val[o * j.parts + p];
-                if (kind == RED_MAX) merge_max(&r, v, j.part_idx[o * j.parts + p], p == 0);
+                if (IS_EXTREME(kind)) merge_max(&r, kind, v, j.part_idx[o * j.parts + p], p == 0);
                 else r.val += v;
             }
             store_result(&j, unravel(pl->nkept, pl->kept_size, pl->kept_out, o), r);
@@ -481,7 +495,7 @@ static void keepdim_strides(const dc_tensor *t, int ndim, int dim, bool keepdim,
     }
 }
 
-/* max: dx = g at the (first) maximal element of each reduced row, 0 elsewhere */
+/* max (min): dx = g at the (first) maximal (minimal) element of each reduced row, 0 elsewhere */
 static int max_backward(dc_node *node, dc_tensor *g, dc_tensor **grads)
 {
     const dc_tensor *in = node->inputs[0];
@@ -563,15 +577,18 @@ dc_tensor *dc_var(dc_tensor *a, int ndims, const int *dims, int correction, bool
 dc_tensor *dc_sum_all(dc_tensor *a) { return sum_like("dc_sum_all", "sum", a, 0, NULL, false, false, -1); }
 dc_tensor *dc_mean_all(dc_tensor *a) { return sum_like("dc_mean_all", "mean", a, 0, NULL, false, true, -1); }
 
-/* max / argmax along one dim. want_values: dc_max (with gradient), else dc_argmax. */
-static dc_tensor *max_like(const char *op, dc_tensor *a, int dim, bool keepdim, bool want_values)
+/* max / argmax (kind RED_MAX) or min / argmin (RED_MIN) along one dim. want_values: dc_max /
+ * dc_min (with gradient), else dc_argmax / dc_argmin. */
+static dc_tensor *max_like(const char *op, dc_tensor *a, int dim, bool keepdim, bool want_values,
+                           reduce_kind kind)
 {
     DC_CHECK_TENSOR(a, op);
     if (!dc__check_float(a, op)) return NULL;
     int d = dc__norm_dim(dim, a->ndim, op);
     if (d < 0) return NULL;
     if (a->ndim > 0 && a->shape[d] == 0)
-        return dc_error("%s: cannot reduce dim %d of size 0 (no maximum)", op, dim);
+        return dc_error("%s: cannot reduce dim %d of size 0 (no %s)", op, dim,
+                        kind == RED_MIN ? "minimum" : "maximum");
     bool reduced[DC_MAX_DIMS] = {false};
     if (a->ndim > 0) reduced[d] = true;
     int64_t shape[DC_MAX_DIMS], keep_stride[DC_MAX_DIMS];
@@ -586,14 +603,15 @@ static dc_tensor *max_like(const char *op, dc_tensor *a, int dim, bool keepdim, 
     }
     reduce_plan pl;
     plan_reduction(&pl, a, reduced, keep_stride);
-    int rc = run_reduction(&pl, RED_MAX, a, values ? dc_data(values) : NULL,
+    int rc = run_reduction(&pl, kind, a, values ? dc_data(values) : NULL,
                            idx ? dc_data(idx) : NULL, 1.0);
     if (!want_values) {
         if (rc != 0) dc_tensor_free(idx), idx = NULL;
         return dc__publish(idx);
     }
     dc_node *node = NULL;
-    if (rc == 0) rc = dc__record(values, "max", max_backward, 1, &a, &node);
+    if (rc == 0)
+        rc = dc__record(values, kind == RED_MIN ? "min" : "max", max_backward, 1, &a, &node);
     if (rc == 0 && node) {
         node->i[0] = keepdim;
         node->i[1] = d;
@@ -607,9 +625,17 @@ static dc_tensor *max_like(const char *op, dc_tensor *a, int dim, bool keepdim, 
     return dc__publish(values);
 }
 
-dc_tensor *dc_max(dc_tensor *a, int dim, bool keepdim) { return max_like("dc_max", a, dim, keepdim, true); }
+dc_tensor *dc_max(dc_tensor *a, int dim, bool keepdim) { return max_like("dc_max", a, dim, keepdim, true, RED_MAX); }
 
 dc_tensor *dc_argmax(dc_tensor *a, int dim, bool keepdim)
 {
-    return max_like("dc_argmax", a, dim, keepdim, false);
+    return max_like("dc_argmax", a, dim, keepdim, false, RED_MAX);
+}
+
+/* min: the same engine with the comparison reversed; dx = g at the first minimal element */
+dc_tensor *dc_min(dc_tensor *a, int dim, bool keepdim) { return max_like("dc_min", a, dim, keepdim, true, RED_MIN); }
+
+dc_tensor *dc_argmin(dc_tensor *a, int dim, bool keepdim)
+{
+    return max_like("dc_argmin", a, dim, keepdim, false, RED_MIN);
 }
