@@ -25,6 +25,11 @@ TEST(test_examples_micrograd_matches_pytorch_and_finite_differences)
     CHECK_PROGRAM("examples/micrograd", 0, "all checks passed");
 }
 
+TEST(test_examples_custom_function_newton_matches_adam)
+{
+    CHECK_PROGRAM("examples/custom_function", 0, "newton and adam agree");
+}
+
 TEST(test_examples_readme_example_runs)
 {
     CHECK_PROGRAM("examples/readme_example", 0, "expected error: dc_matmul");

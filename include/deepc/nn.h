@@ -10,6 +10,7 @@
 #ifndef DEEPC_NN_H
 #define DEEPC_NN_H
 
+#include "autograd.h"
 #include "core.h"
 
 #include <stdio.h>
@@ -34,6 +35,7 @@ struct dc_module {
     char **param_names, **buffer_names, **child_names;
     dc_tensor **params, **buffers;
     dc_module **children;
+    struct dc_module_hooks *hooks; /* dc_module_register_*_hook; NULL if none */
 };
 
 /* ---- Building modules ------------------------------------------------------------------ */
@@ -61,6 +63,16 @@ dc_module *dc_module_child(const dc_module *m, const char *name);
 /* Call m->forward (and the summary hook). Returns NULL with an error for a NULL module or a
  * module without a single-input forward. */
 dc_tensor *dc_forward(dc_module *m, dc_tensor *x);
+/* Module hooks (torch's register_forward_hook / register_full_backward_hook): after every
+ * dc_forward of m, a forward hook sees the input and output (activation statistics); a
+ * backward hook is registered as a gradient hook (autograd.h) on the output, so it sees (and
+ * may replace) the gradient of m's output in the backward pass. Hooks run in registration
+ * order; `user` is passed through. Each returns a handle >= 0 for
+ * dc_module_remove_hook, or -1. */
+typedef void (*dc_forward_hook_fn)(dc_module *m, dc_tensor *input, dc_tensor *output, void *user);
+int dc_module_register_forward_hook(dc_module *m, dc_forward_hook_fn fn, void *user);
+int dc_module_register_backward_hook(dc_module *m, dc_grad_hook_fn fn, void *user);
+int dc_module_remove_hook(dc_module *m, int handle);
 /* Training mode (dropout active, batch statistics) or eval mode, recursively. */
 void dc_module_train(dc_module *m, bool training);
 /* Number of parameter elements (trainable_only: only those with requires_grad). */

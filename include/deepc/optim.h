@@ -37,6 +37,10 @@ typedef struct dc_optimizer dc_optimizer;
  * tensor without requires_grad, a non-leaf, non-float or repeated tensor, an empty list,
  * NULL. */
 dc_optimizer *dc_optimizer_new(const dc_tensor_list *params, const dc_optim_config *config);
+/* The same over n tensors given directly (named "0", "1", ... in its state), for optimising a
+ * tensor that is not in a module: dc_optimizer_new_tensors(1, &x, &cfg). */
+dc_optimizer *dc_optimizer_new_tensors(int n, dc_tensor *const *tensors,
+                                       const dc_optim_config *config);
 void dc_optimizer_free(dc_optimizer *opt);
 /* One update of every parameter that has a gradient (others are skipped, like torch, and
  * their step counters do not move). Reads p->grad (same shape and dtype as p; any layout).

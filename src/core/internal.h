@@ -32,8 +32,12 @@ struct dc_storage {
     dc_device device;
 };
 
-#define DC_NODE_SAVED 4
+#define DC_NODE_SAVED 8
 #define DC_NODE_PARAMS 16
+/* Where a saved tensor came from (dc_node.saved_src): an input's index, the node's output, or
+ * something else (a copy or a statistic made inside the op). */
+#define DC_SAVED_OTHER -1
+#define DC_SAVED_OUTPUT -2
 
 typedef int (*dc_backward_fn)(dc_node *node, dc_tensor *grad_out, dc_tensor **grads);
 
@@ -44,6 +48,9 @@ struct dc_node {
     dc_tensor **inputs;       /* retained; gradients flow to these */
     int n_saved;
     dc_tensor *saved[DC_NODE_SAVED]; /* retained, detached (no cycle through grad_fn) */
+    int saved_src[DC_NODE_SAVED];    /* input index or DC_SAVED_OUTPUT / DC_SAVED_OTHER */
+    dc_tensor *output;               /* the tensor this node produced (not retained: the
+                                      * node lives exactly as long as its output) */
     double f[DC_NODE_PARAMS];        /* op parameters for backward */
     int64_t i[DC_NODE_PARAMS];
     void *ctx;                       /* extra state, freed with ctx_free if set */
@@ -141,6 +148,10 @@ int dc__record(dc_tensor *out, const char *op, dc_backward_fn backward, int n_in
 /* Keep t (detached alias) for backward; returns its slot index or -1. */
 int dc__save(dc_node *node, dc_tensor *t);
 bool dc__needs_grad(const dc_node *node, int input);
+/* Release a node and what it holds (its inputs, saved tensors and ctx). */
+void dc__node_free(dc_node *node);
+/* Free a tensor's gradient hooks (tensor.c, when the tensor dies). */
+void dc__hooks_free(struct dc_hook_list *hooks);
 /* The grad-mode flag for the current thread. */
 extern _Thread_local bool dc__grad_enabled;
 

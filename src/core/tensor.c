@@ -292,7 +292,7 @@ static void release_push(dc_tensor *t)
     release_stack[release_len++] = t;
 }
 
-static void node_free(dc_node *n)
+void dc__node_free(dc_node *n)
 {
     for (int i = 0; i < n->n_inputs; i++) release_push(n->inputs[i]);
     for (int i = 0; i < n->n_saved; i++) release_push(n->saved[i]);
@@ -305,7 +305,8 @@ static void tensor_destroy(dc_tensor *t)
 {
     storage_release(t->storage);
     release_push(t->grad);
-    if (t->grad_fn) node_free(t->grad_fn);
+    if (t->grad_fn) dc__node_free(t->grad_fn);
+    dc__hooks_free(t->hooks);
     atomic_fetch_sub(&live_tensors, 1);
     dc__free(t);
 }

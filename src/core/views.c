@@ -24,14 +24,33 @@ static int permute_backward(dc_node *node, dc_tensor *g, dc_tensor **grads)
 
 /* Slice-like views (slice, narrow, select): scatter the gradient into zeros.
  * node->i = {dim, start, end, step, removed_dim (select)}. */
+static int slice_backward(dc_node *node, dc_tensor *g, dc_tensor **grads);
+
+/* Under create_graph the scattered gradient is itself recorded: its gradient is the same
+ * slice of the incoming one (node->i as for the slice). */
+static int slice_scatter_backward(dc_node *node, dc_tensor *g, dc_tensor **grads)
+{
+    int dim = (int)node->i[0];
+    dc_tensor *window = dc_slice(g, dim, node->i[1], node->i[2], node->i[3]);
+    grads[0] = node->i[4] ? dc_squeeze(window, dim) : window;
+    return grads[0] ? 0 : -1;
+}
+
 static int slice_backward(dc_node *node, dc_tensor *g, dc_tensor **grads)
 {
     const dc_tensor *in = node->inputs[0];
     dc_tensor *zeros = dc_zeros(in->dtype, in->ndim, in->shape);
     int dim = (int)node->i[0];
-    if (node->i[4]) g = dc_unsqueeze(g, dim);
+    dc_tensor *g_in = node->i[4] ? dc_unsqueeze(g, dim) : g;
     dc_tensor *window = dc_slice(zeros, dim, node->i[1], node->i[2], node->i[3]);
-    if (!window || !g || dc_copy_(window, g) != 0) return -1;
+    if (!window || !g_in) return -1;
+    bool prev = dc_no_grad_begin(); /* a plain copy; recorded below if needed */
+    int rc = dc_copy_(window, g_in);
+    dc_grad_mode_restore(prev);
+    if (rc != 0) return -1;
+    dc_node *scatter;
+    if (dc__record(zeros, "slice_backward", slice_scatter_backward, 1, &g, &scatter) != 0) return -1;
+    if (scatter) memcpy(scatter->i, node->i, sizeof scatter->i);
     grads[0] = zeros;
     return 0;
 }

@@ -31,6 +31,82 @@ dc_module *dc_module_new_impl(const char *type, const void *impl, size_t size)
     return m;
 }
 
+/* ---- Hooks ---------------------------------------------------------------------------------- */
+
+struct dc_module_hooks {
+    int n, cap, next_handle;
+    struct {
+        dc_forward_hook_fn forward; /* one of the two is set */
+        dc_grad_hook_fn backward;
+        void *user;
+        int handle;
+    } *items;
+};
+
+static void module_hooks_free(struct dc_module_hooks *h)
+{
+    if (!h) return;
+    free(h->items);
+    free(h);
+}
+
+static int add_hook(dc_module *m, dc_forward_hook_fn forward, dc_grad_hook_fn backward,
+                    void *user, const char *op)
+{
+    if (!m) return dc_error("%s: module is NULL", op), -1;
+    if (!forward && !backward) return dc_error("%s: hook function is NULL", op), -1;
+    struct dc_module_hooks *h = m->hooks;
+    if (!h && !(h = m->hooks = calloc(1, sizeof *h))) return dc_error("%s: out of memory", op), -1;
+    if (h->n == h->cap) {
+        int cap = h->cap ? 2 * h->cap : 4;
+        void *grown = realloc(h->items, (size_t)cap * sizeof *h->items);
+        if (!grown) return dc_error("%s: out of memory", op), -1;
+        h->items = grown;
+        h->cap = cap;
+    }
+    h->items[h->n].forward = forward;
+    h->items[h->n].backward = backward;
+    h->items[h->n].user = user;
+    h->items[h->n].handle = h->next_handle;
+    h->n++;
+    return h->next_handle++;
+}
+
+int dc_module_register_forward_hook(dc_module *m, dc_forward_hook_fn fn, void *user)
+{
+    return add_hook(m, fn, NULL, user, "dc_module_register_forward_hook");
+}
+
+int dc_module_register_backward_hook(dc_module *m, dc_grad_hook_fn fn, void *user)
+{
+    return add_hook(m, NULL, fn, user, "dc_module_register_backward_hook");
+}
+
+int dc_module_remove_hook(dc_module *m, int handle)
+{
+    struct dc_module_hooks *h = m ? m->hooks : NULL;
+    for (int k = 0; h && k < h->n; k++) {
+        if (h->items[k].handle != handle) continue;
+        memmove(&h->items[k], &h->items[k + 1], (size_t)(h->n - k - 1) * sizeof *h->items);
+        h->n--;
+        return 0;
+    }
+    return dc_error("dc_module_remove_hook: no hook %d on this module", handle), -1;
+}
+
+/* After m's forward: forward hooks, and backward hooks attached to the output's gradient
+ * (an output that needs no gradient gets none: no backward will reach it). */
+static dc_tensor *run_module_hooks(dc_module *m, dc_tensor *x, dc_tensor *y)
+{
+    struct dc_module_hooks *h = m->hooks;
+    for (int k = 0; y && h && k < h->n; k++) {
+        if (h->items[k].forward) h->items[k].forward(m, x, y, h->items[k].user);
+        else if (y->requires_grad && dc_register_hook(y, h->items[k].backward, h->items[k].user) < 0)
+            return NULL;
+    }
+    return y;
+}
+
 void dc_module_free(dc_module *m)
 {
     if (!m) return;
@@ -46,6 +122,7 @@ void dc_module_free(dc_module *m)
         dc_tensor_free(m->buffers[i]);
         free(m->buffer_names[i]);
     }
+    module_hooks_free(m->hooks);
     if (m->destroy) m->destroy(m);
     free(m->children);
     free(m->child_names);
@@ -335,13 +412,13 @@ dc_tensor *dc_forward(dc_module *m, dc_tensor *x)
         return dc_error("dc_forward: %s has no single-input forward; call its own function",
                         m->type);
     summary_state *s = active_summary;
-    if (!s) return m->forward(m, x);
+    if (!s) return run_module_hooks(m, x, m->forward(m, x));
     int row = summary_begin_row(s, m);
     s->depth++;
     dc_tensor *y = m->forward(m, x);
     s->depth--;
     if (row >= 0 && y) dc__shape_fmt(y->ndim, y->shape, s->rows[row].shape, sizeof s->rows[row].shape);
-    return y;
+    return run_module_hooks(m, x, y);
 }
 
 static void summary_print(const summary_state *s, FILE *out)

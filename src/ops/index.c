@@ -157,6 +157,29 @@ static void scatter_rows_range(void *ctx, int64_t begin, int64_t end, int tid)
 
 /* out[i][j] = a[index[i][j]][j] (dim 0), a[i][index[i][j]] (dim 1), and so on.
  * Backward: da = zeros like a, then da[index[i][j]][j] += g[i][j] (duplicates accumulate). */
+/* Under create_graph a scatter-add of g is recorded too: its gradient gathers the incoming
+ * one back with the same index (saved[0]) along dim i[0] (i[1]: 0 gather, 1 index_select). */
+static int scattered_grad_backward(dc_node *node, dc_tensor *g, dc_tensor **grads)
+{
+    grads[0] = node->i[1] ? dc_index_select(g, (int)node->i[0], node->saved[0])
+                          : dc_gather(g, (int)node->i[0], node->saved[0]);
+    return grads[0] ? 0 : -1;
+}
+
+/* Record da (the scatter-add of g along dim by idx) when a backward pass builds a graph. */
+static int record_scattered_grad(dc_tensor *da, dc_tensor *g, dc_tensor *idx, int dim,
+                                 bool index_select)
+{
+    dc_node *node;
+    if (dc__record(da, index_select ? "index_select_backward" : "gather_backward",
+                   scattered_grad_backward, 1, &g, &node) != 0)
+        return -1;
+    if (!node) return 0;
+    node->i[0] = dim;
+    node->i[1] = index_select;
+    return dc__save(node, idx) < 0 ? -1 : 0;
+}
+
 static int gather_backward(dc_node *node, dc_tensor *g, dc_tensor **grads)
 {
     const dc_tensor *a = node->inputs[0];
@@ -174,7 +197,7 @@ static int gather_backward(dc_node *node, dc_tensor *g, dc_tensor **grads)
                     a->dtype};
     take_or_scatter(true, idx->ndim, idx->shape, strides, &job);
     grads[0] = da;
-    return 0;
+    return record_scattered_grad(da, g, idx, dim, false);
 }
 
 /* Shared end of gather and index_select: record the backward (which needs the dim and the
@@ -268,7 +291,7 @@ static int index_select_backward(dc_node *node, dc_tensor *g, dc_tensor **grads)
     int64_t grain = ROW_GRAIN_ELEMS / n_idx > 64 ? ROW_GRAIN_ELEMS / n_idx : 64;
     if (job.n_idx > 0) dc_parallel_for(outer * inner, grain, scatter_rows_range, &job);
     grads[0] = da;
-    return 0;
+    return record_scattered_grad(da, g, idx, (int)node->i[0], true);
 }
 
 dc_tensor *dc_index_select(dc_tensor *a, int dim, dc_tensor *index)

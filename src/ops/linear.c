@@ -23,6 +23,14 @@ static int linear_backward(dc_node *node, dc_tensor *g, dc_tensor **grads)
     dc_tensor *x2 = node->saved[0], *w = node->saved[1];
     if (!x2 || !w) return dc_error("dc_backward: linear lost its saved tensors"), -1;
     const int64_t rows = x2->shape[0], in = x2->shape[1], out = w->shape[0];
+    if (dc__grad_enabled) { /* create_graph: from the live x and W (saved x2 is a copy) */
+        dc_tensor *x = node->inputs[0], *g2 = dc_reshape(g, 2, (int64_t[]){rows, out});
+        if (dc__needs_grad(node, 0)) grads[0] = dc_reshape(dc_matmul(g2, w), x->ndim, x->shape);
+        if (dc__needs_grad(node, 1))
+            grads[1] = dc_matmul(dc_transpose(g2, 0, 1), dc_reshape(x, 2, (int64_t[]){rows, in}));
+        if (node->n_inputs > 2 && dc__needs_grad(node, 2)) grads[2] = dc_sum(g2, 1, (int[]){0}, false);
+        return 0;
+    }
     dc_tensor *g2 = dc_contiguous(dc_reshape(g, 2, (int64_t[]){rows, out}));
     if (!g2) return -1;
     if (dc__needs_grad(node, 0)) { /* dx = g W: [rows, out] @ [out, in] */

@@ -315,6 +315,13 @@ static void run_pass(const dc_tensor *const *ops, int nops, int dim, bool backwa
 static int softmax_backward(dc_node *node, dc_tensor *g, dc_tensor **grads)
 {
     dc_tensor *y = node->saved[0];
+    if (dc__grad_enabled) { /* create_graph: the same formulas from differentiable ops */
+        int dim = (int)node->i[0];
+        grads[0] = node->i[1] /* log_softmax: g - exp(y) sum(g); softmax: y (g - sum(g y)) */
+                       ? dc_sub(g, dc_mul(dc_exp(y), dc_sum(g, 1, &dim, true)))
+                       : dc_mul(y, dc_sub(g, dc_sum(dc_mul(g, y), 1, &dim, true)));
+        return grads[0] ? 0 : -1;
+    }
     dc_tensor *dx = dc__alloc_result(y->dtype, y->ndim, y->shape);
     if (!dx) return -1;
     run_pass((const dc_tensor *[]){dx, g, y}, 3, (int)node->i[0], true, node->i[1]);

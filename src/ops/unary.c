@@ -172,10 +172,66 @@ static void run(unary_job *j, dc_tensor *out, const dc_tensor *x, const dc_tenso
     dc__iter_run(&it, 16384, segment, j);
 }
 
+static const char *const unary_names[] = {
+    [U_NEG] = "neg", [U_EXP] = "exp", [U_LOG] = "log", [U_SQRT] = "sqrt", [U_ABS] = "abs",
+    [U_TANH] = "tanh", [U_SIGMOID] = "sigmoid", [U_RELU] = "relu", [U_SIN] = "sin",
+    [U_COS] = "cos", [U_LEAKY_RELU] = "leaky_relu", [U_GELU] = "gelu",
+    [U_GELU_TANH] = "gelu_tanh", [U_SILU] = "silu", [U_SOFTPLUS] = "softplus",
+};
+
+/* The same derivatives from differentiable ops, for a backward pass that records its own
+ * graph (dc_grad with create_graph: grad mode is on and x, y are the live tensors). NULL with
+ * an error for the ops this does not cover (exact GELU needs erf). */
+static dc_tensor *unary_backward_graph(unary_op op, dc_tensor *x, dc_tensor *y, dc_tensor *g,
+                                       double p0, double p1)
+{
+    switch (op) {
+    case U_NEG: return dc_neg(g);
+    case U_EXP: return dc_mul(g, y);
+    case U_LOG: return dc_div(g, x);
+    case U_SQRT: return dc_div(g, dc_mul_scalar(y, 2.0));
+    case U_ABS: return dc_mul(g, dc_sub(dc_gt(x, dc_zeros_like(x)), dc_lt(x, dc_zeros_like(x))));
+    case U_TANH: return dc_mul(g, dc_rsub_scalar(dc_mul(y, y), 1.0));
+    case U_SIGMOID: return dc_mul(g, dc_mul(y, dc_rsub_scalar(y, 1.0)));
+    case U_RELU: return dc_mul(g, dc_gt(x, dc_zeros_like(x)));
+    case U_SIN: return dc_mul(g, dc_cos(x));
+    case U_COS: return dc_neg(dc_mul(g, dc_sin(x)));
+    case U_LEAKY_RELU: {
+        dc_tensor *positive = dc_gt(x, dc_zeros_like(x)); /* slope + (1 - slope) [x > 0] */
+        return dc_mul(g, dc_add_scalar(dc_mul_scalar(positive, 1.0 - p0), p0));
+    }
+    case U_GELU_TANH: { /* 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3c x^2), t = tanh(k (x + c x^3)) */
+        dc_tensor *x2 = dc_mul(x, x);
+        dc_tensor *t = dc_tanh(dc_mul_scalar(dc_mul(x, dc_add_scalar(dc_mul_scalar(x2, 0.044715), 1.0)),
+                                             SQRT_2_OVER_PI));
+        dc_tensor *left = dc_mul_scalar(dc_add_scalar(t, 1.0), 0.5);
+        dc_tensor *right = dc_mul(dc_mul_scalar(x, 0.5 * SQRT_2_OVER_PI),
+                                  dc_mul(dc_rsub_scalar(dc_mul(t, t), 1.0),
+                                         dc_add_scalar(dc_mul_scalar(x2, 3 * 0.044715), 1.0)));
+        return dc_mul(g, dc_add(left, right));
+    }
+    case U_SILU: { /* s (1 + x (1 - s)) */
+        dc_tensor *s = dc_sigmoid(x);
+        return dc_mul(g, dc_mul(s, dc_add_scalar(dc_mul(x, dc_rsub_scalar(s, 1.0)), 1.0)));
+    }
+    case U_SOFTPLUS: { /* sigmoid(beta x), 1 above the threshold */
+        dc_tensor *above = dc_gt(dc_mul_scalar(x, p0), dc_full(x->dtype, 0, NULL, p1));
+        return dc_mul(g, dc_where(above, dc_ones_like(x), dc_sigmoid(dc_mul_scalar(x, p0))));
+    }
+    default:
+        return dc_error("dc_grad: create_graph through '%s' is not supported yet",
+                        unary_names[op]);
+    }
+}
+
 static int unary_backward(dc_node *node, dc_tensor *g, dc_tensor **grads)
 {
     dc_tensor *x = node->saved[0], *y = node->saved[1];
     if (!x || !y) return dc_error("dc_backward: %s lost its saved tensors", node->op), -1;
+    if (dc__grad_enabled) { /* create_graph */
+        grads[0] = unary_backward_graph((unary_op)node->i[0], x, y, g, node->f[0], node->f[1]);
+        return grads[0] ? 0 : -1;
+    }
     dc_tensor *dx = dc__alloc_result(g->dtype, g->ndim, g->shape);
     if (!dx) return -1;
     unary_job j = {.op = (unary_op)node->i[0], .dtype = g->dtype, .p0 = node->f[0], .p1 = node->f[1]};
@@ -184,12 +240,6 @@ static int unary_backward(dc_node *node, dc_tensor *g, dc_tensor **grads)
     return grads[0] ? 0 : -1;
 }
 
-static const char *const unary_names[] = {
-    [U_NEG] = "neg", [U_EXP] = "exp", [U_LOG] = "log", [U_SQRT] = "sqrt", [U_ABS] = "abs",
-    [U_TANH] = "tanh", [U_SIGMOID] = "sigmoid", [U_RELU] = "relu", [U_SIN] = "sin",
-    [U_COS] = "cos", [U_LEAKY_RELU] = "leaky_relu", [U_GELU] = "gelu",
-    [U_GELU_TANH] = "gelu_tanh", [U_SILU] = "silu", [U_SOFTPLUS] = "softplus",
-};
 
 static dc_tensor *unary(unary_op op, dc_tensor *a, double p0, double p1)
 {

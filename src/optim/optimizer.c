@@ -14,6 +14,7 @@
 #include "deepc/optim.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,6 +129,28 @@ static int ensure_slots(dc_optimizer *opt, param_state *ps)
     for (int s = 0; s < MAX_SLOTS; s++)
         if (names[s] && !ps->slot[s] && !(ps->slot[s] = new_buffer(ps->param))) return -1;
     return 0;
+}
+
+dc_optimizer *dc_optimizer_new_tensors(int n, dc_tensor *const *tensors,
+                                       const dc_optim_config *config)
+{
+    if (n <= 0 || !tensors) return dc_error("dc_optimizer_new_tensors: no tensors given (n = %d)", n);
+    char(*names)[16] = malloc((size_t)n * sizeof *names);
+    char **name_ptrs = malloc((size_t)n * sizeof *name_ptrs);
+    dc_optimizer *opt = NULL;
+    if (names && name_ptrs) {
+        for (int i = 0; i < n; i++) {
+            snprintf(names[i], sizeof names[i], "%d", i);
+            name_ptrs[i] = names[i];
+        }
+        dc_tensor_list list = {n, (dc_tensor **)tensors, name_ptrs};
+        opt = dc_optimizer_new(&list, config);
+    } else {
+        dc_error("dc_optimizer_new_tensors: out of memory");
+    }
+    free(names);
+    free(name_ptrs);
+    return opt;
 }
 
 void dc_optimizer_free(dc_optimizer *opt)
