@@ -66,6 +66,7 @@ typedef struct dc_tensor {
     bool requires_grad;
     struct dc_tensor *grad;         /* accumulated gradient of a leaf; owned by this tensor */
     dc_node *grad_fn;               /* the op that produced this tensor, NULL for leaves */
+    struct dc_hook_list *hooks;     /* gradient hooks (dc_register_hook), NULL if none */
     /* bookkeeping */
     int refcount;
     uint64_t visit_mark;            /* used by backward's topological sort */
@@ -75,7 +76,6 @@ typedef struct dc_tensor {
 
 /* Open a scope: tensors returned from now on are owned by it. Scopes nest. Returns a
  * marker to pass to dc_scope_end, which releases every tensor created since (those you
-    struct dc_hook_list *hooks;     /* gradient hooks (dc_register_hook), NULL if none */
  * dc_tensor_retain'ed survive). A training loop opens one scope per step, so no
  * intermediate tensor outlives its step. */
 size_t dc_scope_begin(void);
