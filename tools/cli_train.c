@@ -3,13 +3,19 @@
  * A training run's directory (--out) holds
  *   checkpoint.safetensors  model + optimizer state + metadata (the run's options, the step,
  *                           the random generators' positions), rewritten atomically at the
- *                           end of every epoch and when --max-steps stops the run
+ *                           end of every epoch, every --save-every steps and when --max-steps
+ *                           stops the run
  *   log.csv                 epoch,step,train_loss,val_loss,val_acc,lr,seconds
  *   loss.svg                training and validation loss against the epoch (book fig. 3.5)
  *   tokenizer.txt           text runs: the tokenizer (dc_tokenizer_save)
  * Resuming is exact: the data order depends only on (seed, epoch, batch) and the model's and
  * the text batches' generators are restored, so a run stopped and resumed takes the same
- * steps, bit for bit, as one that never stopped. */
+ * steps, bit for bit, as one that never stopped. Every file is written to NAME.tmp.PID and
+ * renamed, so a crash (even SIGKILL during a write) leaves the previous complete file; the
+ * next run in the directory removes the temporaries whose process is gone. A NaN/inf loss or
+ * gradient stops the run (or skips the step: --on-nonfinite skip) naming the step and the
+ * parameter. Test hook: DEEPC_DEBUG_KILL_AFTER_STEP=N makes the run SIGKILL itself right after
+ * step N's update (tests/test_faults.c). */
 #include "cli.h"
 
 #include <errno.h>

@@ -258,7 +258,10 @@ static const command commands[] = {
      "    --resume              continue OUT/checkpoint.safetensors exactly where it stopped;\n"
      "                          flags given now override the saved ones (e.g. --epochs)\n"
      "    --max-steps N         stop after N steps in this invocation (checkpoint kept)\n"
-     "    --log-every N         log.csv row every N steps (a tenth of an epoch)\n",
+     "    --log-every N         log.csv row every N steps (a tenth of an epoch)\n"
+     "    --save-every N        also checkpoint every N steps (a crash loses at most N)\n"
+     "    --on-nonfinite stop|skip  at a NaN/inf loss or gradient: stop, naming the step and\n"
+     "                          the parameter (stop), or skip that update (skip; 10 in a row stop)\n",
      cmd_train},
     {"eval", "evaluate a checkpoint: test accuracy, or validation loss and perplexity",
      "usage: deepc eval --checkpoint FILE [--data-dir DIR] [--data FILE] [--threads T]\n"
