@@ -33,7 +33,7 @@ static void check_tiny(const dc_dataset *ds)
 {
     char buf[64];
     CHECK(ds->inputs->dtype == DC_F32 && ds->inputs->ndim == 4);
-    CHECK(strcmp(dc_shape_str(ds->inputs, buf, sizeof buf), "shape [20, 1, 5, 4] f32") == 0 ||
+    CHECK(strcmp(dc_shape_str(ds->inputs, buf, sizeof buf), "shape [20, 1, 5, 4] float32") == 0 ||
           (ds->inputs->shape[0] == TINY_N && ds->inputs->shape[1] == 1 &&
            ds->inputs->shape[2] == TINY_H && ds->inputs->shape[3] == TINY_W));
     CHECK(ds->targets->dtype == DC_I64 && ds->targets->ndim == 1 &&

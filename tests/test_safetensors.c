@@ -86,10 +86,13 @@ static const expected_tensor *find_expected(const expected_tensor *e, int n, con
     return NULL;
 }
 
-/* In-memory dtype of a file dtype (F16/BF16 -> F32, ints -> I64). */
+/* In-memory dtype of a file dtype (F16/BF16 -> F32, I8 -> I64, others keep theirs). */
 static dc_dtype read_dtype(const char *file_dtype)
 {
     if (strcmp(file_dtype, "F64") == 0) return DC_F64;
+    if (strcmp(file_dtype, "I32") == 0) return DC_I32;
+    if (strcmp(file_dtype, "U8") == 0) return DC_U8;
+    if (strcmp(file_dtype, "BOOL") == 0) return DC_BOOL;
     if (file_dtype[0] == 'F' || file_dtype[0] == 'B') return DC_F32;
     return DC_I64;
 }

@@ -43,14 +43,23 @@ typedef enum {
     DC_F32 = 0, /* the default dtype of parameters and activations */
     DC_F64 = 1, /* float64: gradient checking and accurate references */
     DC_I64 = 2, /* indices (class labels, token ids, argmax results) */
+    DC_BOOL = 3, /* masks: one byte holding 0 or 1 (nonzero = true where a mask is read) */
+    DC_U8 = 4,   /* compact data: images stay uint8 until converted */
+    DC_I32 = 5,  /* compact integer data */
     /* reserved for later: DC_F16, DC_BF16, DC_I8 */
     DC_DTYPE_COUNT
 } dc_dtype;
+/* Integer and bool tensors never require grad; float ops (most of ops.h) reject them. */
 
 typedef enum { DC_CPU = 0 /* a CUDA device can slot in later */ } dc_device;
 
+/* torch's names: "float32", "float64", "int64", "bool", "uint8", "int32" ("unknown" for
+ * anything else). dc_shape_str, dc_print and every error message use these. */
 const char *dc_dtype_name(dc_dtype dtype);
+/* Bytes per element (0 for an unknown dtype). */
 size_t dc_dtype_size(dc_dtype dtype);
+/* True for DC_F32 / DC_F64. */
+bool dc_dtype_is_float(dc_dtype dtype);
 
 typedef struct dc_storage dc_storage;
 typedef struct dc_node dc_node;
@@ -93,20 +102,34 @@ void dc_tensor_free(dc_tensor *t);
 int64_t dc_live_tensors(void);
 int64_t dc_live_bytes(void);
 
+/* Leak report (a debugging aid; off by default, no cost when off): when on, every tensor
+ * created records what made it, and at exit the number of live tensors is printed to
+ * stderr with the first few (shape, dtype, and the op that made each: its autograd node's
+ * name, the creation function, or the address of the op for addr2line). Turned on by the
+ * environment variable DEEPC_LEAK_REPORT=1 or by dc_set_leak_report(true). */
+void dc_set_leak_report(bool on);
+/* Write the report of live tensors (at most max_listed of them, oldest first) into buf
+ * (always NUL-terminated); returns the number of live tensors. Works with the report off
+ * too, but then lists only tensors created while it was on. */
+int64_t dc_leak_report(char *buf, size_t size, int max_listed);
+
 /* Testing aid: make the n-th next allocation fail (n >= 1), or never (n = 0). */
 void dc_debug_fail_alloc_after(int64_t n);
 
 /* ---- Creation ----------------------------------------------------------------------- */
 
-/* shape has ndim entries (ndim 0 = scalar). Contents of dc_empty are unspecified. */
+/* shape has ndim entries (ndim 0 = scalar). Contents of dc_empty are unspecified. Every
+ * dtype is accepted; a value that an integer dtype cannot hold (NaN, infinity, out of range,
+ * e.g. 300 for uint8) is an error, and DC_BOOL stores value != 0. */
 dc_tensor *dc_empty(dc_dtype dtype, int ndim, const int64_t *shape);
 dc_tensor *dc_zeros(dc_dtype dtype, int ndim, const int64_t *shape);
 dc_tensor *dc_ones(dc_dtype dtype, int ndim, const int64_t *shape);
 dc_tensor *dc_full(dc_dtype dtype, int ndim, const int64_t *shape, double value);
 dc_tensor *dc_scalar(dc_dtype dtype, double value);
-/* [start, start+step, ...) up to (excluding) end, like torch.arange. */
+/* [start, start+step, ...) up to (excluding) end, like torch.arange (integer dtypes:
+ * values truncated toward zero, each checked to fit; not DC_BOOL). */
 dc_tensor *dc_arange(dc_dtype dtype, double start, double end, double step);
-/* Copy n = numel(shape) elements of `dtype` from data. */
+/* Copy n = numel(shape) elements of `dtype` from data (DC_BOOL: bytes, nonzero -> 1). */
 dc_tensor *dc_from_buffer(dc_dtype dtype, int ndim, const int64_t *shape, const void *data);
 /* Tensors like t (same dtype and shape, contiguous). */
 dc_tensor *dc_zeros_like(const dc_tensor *t);
@@ -127,7 +150,7 @@ double dc_item(const dc_tensor *t);
 /* Copy all elements in logical (row-major) order into out, converted to float / double. */
 int dc_to_float_buffer(const dc_tensor *t, float *out, int64_t n);
 int dc_to_double_buffer(const dc_tensor *t, double *out, int64_t n);
-/* Write "shape [2, 3] f32" style text into buf (always NUL-terminated). */
+/* Write "shape [2, 3] float32" style text into buf (always NUL-terminated). */
 const char *dc_shape_str(const dc_tensor *t, char *buf, size_t size);
 /* Print the tensor (up to `max` elements) to stdout, for debugging. */
 void dc_print(const dc_tensor *t, const char *label);
@@ -157,12 +180,19 @@ dc_tensor *dc_expand(dc_tensor *t, int ndim, const int64_t *shape);
 dc_tensor *dc_contiguous(dc_tensor *t);
 /* A contiguous copy (always copies); differentiable. */
 dc_tensor *dc_clone(dc_tensor *t);
-/* Converted copy; differentiable between float dtypes. */
+/* Converted copy; differentiable between float dtypes. Conversions between every pair of
+ * dtypes follow dc_copy_'s rules. */
 dc_tensor *dc_to_dtype(dc_tensor *t, dc_dtype dtype);
 /* Copy src into dst element-wise (src broadcast to dst's shape, dtype converted). No
- * autograd: for parameter updates and data loading. Returns 0 or -1. */
+ * autograd: for parameter updates and data loading. Returns 0 or -1.
+ * Conversions: float -> integer truncates toward zero (as torch); to DC_BOOL gives
+ * value != 0 (NaN is true). A value the destination cannot hold (NaN, infinity, outside
+ * its range, e.g. 1e30 or 2^63 into int64, -1 or 256 into uint8, 2^31 into int32, also
+ * from a wider integer dtype) is an error naming the value and its index, and nothing is
+ * written (torch would wrap or leave it undefined). */
 int dc_copy_(dc_tensor *dst, const dc_tensor *src);
-/* Fill dst with a value (no autograd). Returns 0 or -1. */
+/* Fill dst with a value (no autograd; a value its dtype cannot hold is an error, as
+ * dc_copy_). Returns 0 or -1. */
 int dc_fill_(dc_tensor *dst, double value);
 
 /* ---- Random numbers ----------------------------------------------------------------- */

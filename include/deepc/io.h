@@ -31,14 +31,14 @@ typedef struct {
 } dc_named_tensor;
 
 /* Write n named tensors and n_kv metadata pairs to `path`, atomically.
- * - tensors: any dtype of F32/F64/I64 and any strides (views, expanded, transposed): the
- *   logical row-major contents are written. Names must be unique, non-empty valid UTF-8
+ * - tensors: any dtype (F32, F64, I64, I32, U8, BOOL) and any strides (views, expanded,
+ *   transposed): the logical row-major contents are written. Names must be unique, non-empty valid UTF-8
  *   and not "__metadata__".
  * - metadata_kv: 2*n_kv strings key0, value0, key1, value1, ... (may be NULL when n_kv is
  *   0); keys unique. Stored in "__metadata__".
  * - layout: like the Python library (so both write identical bytes): data sorted by dtype
- *   (I64, F64, F32) then by name, header entries in that order after "__metadata__", compact
- *   JSON padded with spaces to a multiple of 8 bytes.
+ *   (I64, F64, F32, I32, U8, BOOL) then by name, header entries in that order after
+ *   "__metadata__", compact JSON padded with spaces to a multiple of 8 bytes.
  * - atomic: writes "<path>.tmp.<pid>" in the same directory, fsyncs it and renames it over
  *   `path`; on any failure the temp file is removed and an existing `path` is left intact.
  * Returns 0, or -1 with an error naming the tensor at fault (NULL, duplicate, bad dtype) or
@@ -50,8 +50,8 @@ int dc_safetensors_save(const char *path, const dc_named_tensor *items, int n,
 typedef struct dc_safetensors dc_safetensors;
 
 /* Open and validate the whole file: header length sane (< 100 MB and within the file), JSON
- * object without duplicate keys, every entry with a known dtype (F32, F64, I64 and, for
- * reading only, F16, BF16, I32, U8, I8), a shape of at most DC_MAX_DIMS non-negative ints
+ * object without duplicate keys, every entry with a known dtype (F32, F64, I64, I32, U8,
+ * BOOL and, for reading only, F16, BF16, I8), a shape of at most DC_MAX_DIMS non-negative ints
  * whose product (a 0 counted as 1, for the strides) times the itemsize fits in int64, and
  * data_offsets [begin, end] with end - begin = numel * itemsize, inside the data buffer
  * and not overlapping another tensor. The file is mapped read-only (no copy is made until a
@@ -77,8 +77,9 @@ bool dc_safetensors_has(const dc_safetensors *f, const char *name);
 const char *dc_safetensors_metadata(const dc_safetensors *f, const char *key);
 
 /* Read a tensor as a new contiguous tensor (owned like any op result: by the open scope, else
- * by the caller). F32/F64/I64 keep their dtype; F16 and BF16 become F32; I32, U8 and I8
- * become I64. NULL with "tensor 'x' not found in FILE" if absent. */
+ * by the caller). F32/F64/I64/I32/U8/BOOL keep their dtype (BOOL bytes: nonzero -> 1);
+ * F16 and BF16 become F32; I8 becomes I64. NULL with "tensor 'x' not found in FILE" if
+ * absent. */
 dc_tensor *dc_safetensors_get(dc_safetensors *f, const char *name);
 
 /* Copy a tensor of the file into an existing tensor `dst` (e.g. a parameter: any strides),

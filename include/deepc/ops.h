@@ -15,6 +15,11 @@ extern "C" {
 #endif
 
 /* ---- Elementwise, broadcasting (src/ops/elementwise.c) ------------------------------- */
+/* Both inputs have one dtype: mixed dtypes are an error (no implicit promotion). Floats take
+ * every op here. Integers (DC_I64/I32/U8) take add, sub, mul (wrapping on overflow, as
+ * torch), maximum, minimum, floor_divide, remainder and the comparisons, with no gradient
+ * (integer tensors never require grad); div and pow on integers are errors (convert with
+ * dc_to_dtype). DC_BOOL takes comparisons, logical ops and where/masked_fill. */
 
 dc_tensor *dc_add(dc_tensor *a, dc_tensor *b);
 dc_tensor *dc_sub(dc_tensor *a, dc_tensor *b);
@@ -23,19 +28,37 @@ dc_tensor *dc_div(dc_tensor *a, dc_tensor *b);
 dc_tensor *dc_pow(dc_tensor *a, dc_tensor *b);     /* a^b, a > 0 where b is not an integer */
 dc_tensor *dc_maximum(dc_tensor *a, dc_tensor *b); /* ties: gradient split evenly (torch) */
 dc_tensor *dc_minimum(dc_tensor *a, dc_tensor *b);
+/* torch.floor_divide (rounds the quotient down; float: no gradient) and torch.remainder
+ * (a - floor_divide(a, b) * b, the divisor's sign; gradient g, -g * floor_divide(a, b)).
+ * Integer division by zero is an error naming the index (float: inf / nan as torch). */
+dc_tensor *dc_floor_divide(dc_tensor *a, dc_tensor *b);
+dc_tensor *dc_remainder(dc_tensor *a, dc_tensor *b);
+/* Scalar ops; on an integer tensor (add, mul, rsub) the scalar must be an integer its dtype
+ * holds, else an error. */
 dc_tensor *dc_add_scalar(dc_tensor *a, double s);
 dc_tensor *dc_mul_scalar(dc_tensor *a, double s);
 dc_tensor *dc_pow_scalar(dc_tensor *a, double exponent);
 dc_tensor *dc_rsub_scalar(dc_tensor *a, double s); /* s - a */
-/* Comparisons give 0/1 in a's dtype; no gradient. */
+/* Comparisons, no gradient. Result dtype: float inputs give 0/1 in their own dtype (a mask
+ * that multiplies in); integer and bool inputs give DC_BOOL. */
 dc_tensor *dc_eq(dc_tensor *a, dc_tensor *b);
+dc_tensor *dc_ne(dc_tensor *a, dc_tensor *b);
 dc_tensor *dc_gt(dc_tensor *a, dc_tensor *b);
 dc_tensor *dc_lt(dc_tensor *a, dc_tensor *b);
 dc_tensor *dc_ge(dc_tensor *a, dc_tensor *b);
 dc_tensor *dc_le(dc_tensor *a, dc_tensor *b);
-/* cond != 0 ? a : b, all three broadcast together; gradient flows to a and b. */
+/* Logical ops of the inputs' truth (nonzero = true; any dtypes, mixed allowed) -> DC_BOOL. */
+dc_tensor *dc_logical_and(dc_tensor *a, dc_tensor *b);
+dc_tensor *dc_logical_or(dc_tensor *a, dc_tensor *b);
+dc_tensor *dc_logical_xor(dc_tensor *a, dc_tensor *b);
+dc_tensor *dc_logical_not(dc_tensor *a);
+/* 0-dim DC_BOOL: some element / every element of a is nonzero (all of nothing is true). */
+dc_tensor *dc_any(dc_tensor *a);
+dc_tensor *dc_all(dc_tensor *a);
+/* cond != 0 ? a : b, all three broadcast together (cond of any dtype, e.g. a DC_BOOL mask;
+ * a and b of one dtype, any); gradient flows to float a and b. */
 dc_tensor *dc_where(dc_tensor *cond, dc_tensor *a, dc_tensor *b);
-/* mask != 0 ? value : t (mask broadcast to t). */
+/* mask != 0 ? value : t (mask of any dtype, broadcast to t; value must fit t's dtype). */
 dc_tensor *dc_masked_fill(dc_tensor *t, dc_tensor *mask, double value);
 /* Sum t over broadcast dims so it has `shape` (the backward of broadcasting). */
 dc_tensor *dc_sum_to_shape(dc_tensor *t, int ndim, const int64_t *shape);

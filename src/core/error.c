@@ -49,8 +49,8 @@ bool dc__check_float(const dc_tensor *t, const char *op)
 bool dc__check_same_dtype(const dc_tensor *a, const dc_tensor *b, const char *op)
 {
     if (a->dtype == b->dtype) return true;
-    dc_error("%s: dtype mismatch (%s vs %s)", op, dc_dtype_name(a->dtype),
-             dc_dtype_name(b->dtype));
+    dc_error("%s: dtype mismatch (%s vs %s; there is no implicit promotion: convert one with "
+             "dc_to_dtype)", op, dc_dtype_name(a->dtype), dc_dtype_name(b->dtype));
     return false;
 }
 

@@ -164,11 +164,52 @@ dc_tensor *dc__attention(dc_tensor *q, dc_tensor *k, dc_tensor *v, dc_tensor *ma
 static inline size_t dc__elsize(dc_dtype d)
 {
     switch (d) {
-    case DC_F32: return 4;
+    case DC_BOOL:
+    case DC_U8: return 1;
+    case DC_F32:
+    case DC_I32: return 4;
     case DC_F64:
     case DC_I64: return 8;
     default: return 0; /* not an in-memory dtype (yet) */
     }
 }
+
+/* True for the integer dtypes I64, I32, U8 (not DC_BOOL). */
+static inline bool dc__is_int(dc_dtype d) { return d == DC_I64 || d == DC_I32 || d == DC_U8; }
+
+/* Element i of a strided array p of dtype t, as double (int64 beyond 2^53 rounds) and as
+ * int64 (floats truncated; callers check the range first); a mask's truth (nonzero). */
+static inline double dc__load_double(const void *p, dc_dtype t, int64_t i)
+{
+    switch (t) {
+    case DC_F32: return ((const float *)p)[i];
+    case DC_F64: return ((const double *)p)[i];
+    case DC_I64: return (double)((const int64_t *)p)[i];
+    case DC_I32: return ((const int32_t *)p)[i];
+    case DC_BOOL:
+    case DC_U8: return ((const uint8_t *)p)[i];
+    default: return 0;
+    }
+}
+
+static inline bool dc__load_truth(const void *p, dc_dtype t, int64_t i)
+{
+    switch (t) {
+    case DC_F32: return ((const float *)p)[i] != 0;
+    case DC_F64: return ((const double *)p)[i] != 0;
+    case DC_I64: return ((const int64_t *)p)[i] != 0;
+    case DC_I32: return ((const int32_t *)p)[i] != 0;
+    case DC_BOOL:
+    case DC_U8: return ((const uint8_t *)p)[i] != 0;
+    default: return false;
+    }
+}
+
+/* Check that every element of src can be converted to dtype `to` (see dc_copy_); false
+ * with an error "op: value V at index [i, j] ... cannot be converted to DTYPE". */
+bool dc__check_convertible(const dc_tensor *src, dc_dtype to, const char *op);
+/* dc_copy_ / dc_fill_ with errors named after op (the public function calling them). */
+int dc__copy(dc_tensor *dst, const dc_tensor *src, const char *op);
+int dc__fill(dc_tensor *dst, double value, const char *op);
 
 #endif

@@ -3,8 +3,10 @@
  * A tensor struct is a view (dtype, shape, strides, offset) of a reference-counted storage.
  * Release is iterative: freeing the loss of a 10,000-op graph walks a worklist instead of
  * recursing through grad_fn -> inputs, so long graphs cannot overflow the stack. */
+#define _GNU_SOURCE /* dladdr, for the leak report */
 #include "internal.h"
 
+#include <dlfcn.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -20,17 +22,21 @@ int64_t dc_live_tensors(void) { return atomic_load(&live_tensors); }
 int64_t dc_live_bytes(void) { return atomic_load(&live_bytes); }
 void dc_debug_fail_alloc_after(int64_t n) { fail_alloc_countdown = n < 0 ? 0 : n; }
 
+/* The one table of dtype names (torch's spelling), used by messages, dc_shape_str and
+ * dc_print alike. */
+static const char *const dtype_names[DC_DTYPE_COUNT] = {
+    [DC_F32] = "float32", [DC_F64] = "float64", [DC_I64] = "int64",
+    [DC_BOOL] = "bool",   [DC_U8] = "uint8",    [DC_I32] = "int32",
+};
+
 const char *dc_dtype_name(dc_dtype dtype)
 {
-    switch (dtype) {
-    case DC_F32: return "float32";
-    case DC_F64: return "float64";
-    case DC_I64: return "int64";
-    default: return "unknown";
-    }
+    return (unsigned)dtype < DC_DTYPE_COUNT ? dtype_names[dtype] : "unknown";
 }
 
 size_t dc_dtype_size(dc_dtype dtype) { return dc__elsize(dtype); }
+
+bool dc_dtype_is_float(dc_dtype dtype) { return dtype == DC_F32 || dtype == DC_F64; }
 
 /* ---- Allocation ----------------------------------------------------------------------- */
 
@@ -189,17 +195,155 @@ int64_t dc__shape_numel(int ndim, const int64_t *shape)
     return n;
 }
 
-static dc_tensor *tensor_struct_new(dc_dtype dtype, int ndim, const int64_t *shape)
+/* ---- Leak report ------------------------------------------------------------------------
+ * Every tensor struct lives in a box with room for what made it. With the report on, a new
+ * tensor is linked into a list (oldest first) with its creator: a creation function's name,
+ * else the address of the op that allocated it; the report prefers the autograd node's name
+ * when the tensor has one. With the report off this costs one branch per tensor. */
+
+typedef struct tensor_box {
+    dc_tensor t; /* first: a dc_tensor * is a tensor_box * */
+    struct tensor_box *prev, *next;
+    const char *creator; /* static string, or NULL */
+    void *caller;        /* return address inside the op that allocated the tensor */
+    uint64_t seq;
+    bool tracked;
+} tensor_box;
+
+static bool leak_report_on;
+static bool leak_atexit_registered;
+static pthread_mutex_t leak_lock = PTHREAD_MUTEX_INITIALIZER;
+static tensor_box *leak_head, *leak_tail;
+static uint64_t leak_seq;
+
+static void leak_track(tensor_box *b, void *caller)
 {
-    dc_tensor *t = dc__malloc(sizeof *t);
-    if (!t) return NULL;
-    memset(t, 0, sizeof *t);
+    b->caller = caller;
+    b->tracked = true;
+    pthread_mutex_lock(&leak_lock);
+    b->seq = ++leak_seq;
+    b->prev = leak_tail;
+    if (leak_tail) leak_tail->next = b;
+    else leak_head = b;
+    leak_tail = b;
+    pthread_mutex_unlock(&leak_lock);
+}
+
+static void leak_untrack(tensor_box *b)
+{
+    pthread_mutex_lock(&leak_lock);
+    if (b->prev) b->prev->next = b->next;
+    else leak_head = b->next;
+    if (b->next) b->next->prev = b->prev;
+    else leak_tail = b->prev;
+    pthread_mutex_unlock(&leak_lock);
+}
+
+/* Name the creation function of t (for the report); a no-op when the report is off. */
+static dc_tensor *note_creator(dc_tensor *t, const char *name)
+{
+    if (t && leak_report_on) ((tensor_box *)t)->creator = name;
+    return t;
+}
+
+/* "made by ..." for one tracked tensor. */
+static void describe_creator(const tensor_box *b, char *buf, size_t size)
+{
+    const dc_tensor *t = &b->t;
+    const char *leaf = t->requires_grad && !t->grad_fn ? ", a leaf that requires grad" : "";
+    if (t->grad_fn) {
+        snprintf(buf, size, "op '%s' (its autograd node)", t->grad_fn->op);
+        return;
+    }
+    if (b->creator) {
+        snprintf(buf, size, "%s%s", b->creator, leaf);
+        return;
+    }
+    Dl_info info;
+    if (b->caller && dladdr(b->caller, &info) && info.dli_fname) {
+        uintptr_t at = (uintptr_t)b->caller - 1; /* inside the call instruction */
+        unsigned long rel = (unsigned long)(at - (uintptr_t)info.dli_fbase);
+        if (info.dli_sname)
+            snprintf(buf, size, "%s+0x%lx%s", info.dli_sname,
+                     (unsigned long)(at - (uintptr_t)info.dli_saddr), leaf);
+        else
+            snprintf(buf, size, "the op at %s+0x%lx (addr2line -f -e %s 0x%lx)%s",
+                     info.dli_fname, rel, info.dli_fname, rel, leaf);
+        return;
+    }
+    snprintf(buf, size, "the op at %p%s", b->caller, leaf);
+}
+
+int64_t dc_leak_report(char *buf, size_t size, int max_listed)
+{
+    int64_t live = dc_live_tensors();
+    if (!buf || size == 0) return live;
+    size_t used = (size_t)snprintf(buf, size, "deepc leak report: %lld tensor%s live (%lld bytes "
+                                   "of storage)\n", (long long)live, live == 1 ? "" : "s",
+                                   (long long)dc_live_bytes());
+    pthread_mutex_lock(&leak_lock);
+    int listed = 0;
+    const tensor_box *b = leak_head;
+    for (; b && listed < max_listed && used < size; b = b->next, listed++) {
+        char shape[200], made[400];
+        describe_creator(b, made, sizeof made);
+        used += (size_t)snprintf(buf + used, size - used, "  #%llu %s, made by %s\n",
+                                 (unsigned long long)b->seq,
+                                 dc_shape_str(&b->t, shape, sizeof shape), made);
+    }
+    if (b && used < size) used += (size_t)snprintf(buf + used, size - used, "  ...\n");
+    pthread_mutex_unlock(&leak_lock);
+    if (live > 0 && used < size)
+        snprintf(buf + used, size - used,
+                 "  (results belong to the caller unless a scope is open: wrap chained calls "
+                 "in dc_scope_begin / dc_scope_end, or dc_tensor_free each result)\n");
+    return live;
+}
+
+static void leak_report_at_exit(void)
+{
+    if (!leak_report_on) return;
+    char buf[8192];
+    dc_leak_report(buf, sizeof buf, 10);
+    fputs(buf, stderr);
+}
+
+void dc_set_leak_report(bool on)
+{
+    if (on && !leak_atexit_registered) {
+        leak_atexit_registered = true;
+        atexit(leak_report_at_exit);
+    }
+    leak_report_on = on;
+}
+
+__attribute__((constructor)) static void leak_report_from_env(void)
+{
+    const char *env = getenv("DEEPC_LEAK_REPORT");
+    if (env && *env && strcmp(env, "0") != 0) dc_set_leak_report(true);
+}
+
+static dc_tensor *tensor_struct_new(dc_dtype dtype, int ndim, const int64_t *shape, void *caller)
+{
+    tensor_box *b = dc__malloc(sizeof *b);
+    if (!b) return NULL;
+    memset(b, 0, sizeof *b);
+    dc_tensor *t = &b->t;
     t->dtype = dtype;
     t->ndim = ndim;
     for (int d = 0; d < ndim; d++) t->shape[d] = shape[d];
     t->refcount = 1;
     atomic_fetch_add(&live_tensors, 1);
+    if (leak_report_on) leak_track(b, caller);
     return t;
+}
+
+/* Undo tensor_struct_new (for a struct whose contents are released already). */
+static void tensor_struct_free(dc_tensor *t)
+{
+    if (((tensor_box *)t)->tracked) leak_untrack((tensor_box *)t);
+    atomic_fetch_sub(&live_tensors, 1);
+    dc__free(t);
 }
 
 static bool check_shape(int ndim, const int64_t *shape, const char *op)
@@ -230,8 +374,10 @@ static bool check_shape(int ndim, const int64_t *shape, const char *op)
 
 dc_tensor *dc__alloc_result(dc_dtype dtype, int ndim, const int64_t *shape)
 {
-    if (!check_shape(ndim, shape, "alloc")) return NULL;
-    if ((unsigned)dtype >= DC_DTYPE_COUNT) return dc_error("alloc: unknown dtype %d", dtype);
+    /* ops validate first; these name the internal function if one does not */
+    if (!check_shape(ndim, shape, "dc__alloc_result")) return NULL;
+    if ((unsigned)dtype >= DC_DTYPE_COUNT)
+        return dc_error("dc__alloc_result: unknown dtype %d", (int)dtype);
     size_t nbytes = dc__elsize(dtype);
     for (int d = 0; d < ndim; d++)
         if (__builtin_mul_overflow(nbytes, (size_t)shape[d], &nbytes) || nbytes > (SIZE_MAX >> 2)) {
@@ -239,12 +385,11 @@ dc_tensor *dc__alloc_result(dc_dtype dtype, int ndim, const int64_t *shape)
             return dc_error("out of memory: a %s tensor of shape %s is too large",
                             dc_dtype_name(dtype), dc__shape_fmt(ndim, shape, buf, sizeof buf));
         }
-    dc_tensor *t = tensor_struct_new(dtype, ndim, shape);
+    dc_tensor *t = tensor_struct_new(dtype, ndim, shape, __builtin_return_address(0));
     if (!t) return NULL;
     t->storage = storage_new(nbytes);
     if (!t->storage) {
-        atomic_fetch_sub(&live_tensors, 1);
-        dc__free(t);
+        tensor_struct_free(t);
         return NULL;
     }
     dc__contiguous_strides(ndim, shape, t->stride);
@@ -254,7 +399,7 @@ dc_tensor *dc__alloc_result(dc_dtype dtype, int ndim, const int64_t *shape)
 dc_tensor *dc__make_view(const dc_tensor *base, int ndim, const int64_t *shape,
                          const int64_t *stride, int64_t offset)
 {
-    dc_tensor *t = tensor_struct_new(base->dtype, ndim, shape);
+    dc_tensor *t = tensor_struct_new(base->dtype, ndim, shape, __builtin_return_address(0));
     if (!t) return NULL;
     for (int d = 0; d < ndim; d++) t->stride[d] = stride[d];
     t->offset = offset;
@@ -307,8 +452,7 @@ static void tensor_destroy(dc_tensor *t)
     release_push(t->grad);
     if (t->grad_fn) dc__node_free(t->grad_fn);
     dc__hooks_free(t->hooks);
-    atomic_fetch_sub(&live_tensors, 1);
-    dc__free(t);
+    tensor_struct_free(t);
 }
 
 void dc_tensor_free(dc_tensor *t)
@@ -374,70 +518,114 @@ dc_tensor *dc_scope_return(size_t marker, dc_tensor *result)
 
 /* ---- Creation --------------------------------------------------------------------------- */
 
+static bool check_dtype(dc_dtype dtype, const char *op)
+{
+    if ((unsigned)dtype < DC_DTYPE_COUNT) return true;
+    dc_error("%s: unknown dtype %d", op, (int)dtype);
+    return false;
+}
+
 dc_tensor *dc_empty(dc_dtype dtype, int ndim, const int64_t *shape)
 {
-    if (!check_shape(ndim, shape, "dc_empty")) return NULL;
-    return dc__publish(dc__alloc_result(dtype, ndim, shape));
+    if (!check_shape(ndim, shape, "dc_empty") || !check_dtype(dtype, "dc_empty")) return NULL;
+    return dc__publish(note_creator(dc__alloc_result(dtype, ndim, shape), "dc_empty"));
+}
+
+/* dc_full and the functions built on it, with errors and the leak report naming `op`. */
+static dc_tensor *full_named(dc_dtype dtype, int ndim, const int64_t *shape, double value,
+                             const char *op)
+{
+    if (!check_shape(ndim, shape, op) || !check_dtype(dtype, op)) return NULL;
+    dc_tensor *t = dc__alloc_result(dtype, ndim, shape);
+    if (!t) return NULL;
+    if (dc__fill(t, value, op) != 0) {
+        dc_tensor_free(t);
+        return NULL;
+    }
+    return dc__publish(note_creator(t, op));
 }
 
 dc_tensor *dc_full(dc_dtype dtype, int ndim, const int64_t *shape, double value)
 {
-    if (!check_shape(ndim, shape, "dc_full")) return NULL;
-    dc_tensor *t = dc__alloc_result(dtype, ndim, shape);
-    if (!t) return NULL;
-    dc_fill_(t, value);
-    return dc__publish(t);
+    return full_named(dtype, ndim, shape, value, "dc_full");
 }
 
 dc_tensor *dc_zeros(dc_dtype dtype, int ndim, const int64_t *shape)
 {
-    return dc_full(dtype, ndim, shape, 0.0);
+    return full_named(dtype, ndim, shape, 0.0, "dc_zeros");
 }
 
 dc_tensor *dc_ones(dc_dtype dtype, int ndim, const int64_t *shape)
 {
-    return dc_full(dtype, ndim, shape, 1.0);
+    return full_named(dtype, ndim, shape, 1.0, "dc_ones");
 }
 
-dc_tensor *dc_scalar(dc_dtype dtype, double value) { return dc_full(dtype, 0, NULL, value); }
+dc_tensor *dc_scalar(dc_dtype dtype, double value)
+{
+    return full_named(dtype, 0, NULL, value, "dc_scalar");
+}
 
 dc_tensor *dc_zeros_like(const dc_tensor *t)
 {
     DC_CHECK_TENSOR(t, "dc_zeros_like");
-    return dc_zeros(t->dtype, t->ndim, t->shape);
+    return full_named(t->dtype, t->ndim, t->shape, 0.0, "dc_zeros_like");
 }
 
 dc_tensor *dc_ones_like(const dc_tensor *t)
 {
     DC_CHECK_TENSOR(t, "dc_ones_like");
-    return dc_ones(t->dtype, t->ndim, t->shape);
+    return full_named(t->dtype, t->ndim, t->shape, 1.0, "dc_ones_like");
 }
 
 dc_tensor *dc_arange(dc_dtype dtype, double start, double end, double step)
 {
+    if (!check_dtype(dtype, "dc_arange")) return NULL;
+    if (dtype == DC_BOOL) return dc_error("dc_arange: not defined for bool (as torch)");
     if (step == 0 || !isfinite(start) || !isfinite(end) || !isfinite(step))
         return dc_error("dc_arange: invalid range (start %g, end %g, step %g)", start, end, step);
     double count = ceil((end - start) / step);
+    if (count > 0x1p53)
+        return dc_error("dc_arange: %g elements (start %g, end %g, step %g) are too many",
+                        count, start, end, step);
     int64_t n = count > 0 ? (int64_t)count : 0;
     dc_tensor *t = dc__alloc_result(dtype, 1, &n);
     if (!t) return NULL;
-    for (int64_t i = 0; i < n; i++) {
-        double v = start + (double)i * step;
-        if (dtype == DC_F32) ((float *)dc_data(t))[i] = (float)v;
-        else if (dtype == DC_F64) ((double *)dc_data(t))[i] = v;
-        else ((int64_t *)dc_data(t))[i] = (int64_t)v;
+    if (dtype == DC_F32 || dtype == DC_F64) {
+        for (int64_t i = 0; i < n; i++) {
+            double v = start + (double)i * step;
+            if (dtype == DC_F32) ((float *)dc_data(t))[i] = (float)v;
+            else ((double *)dc_data(t))[i] = v;
+        }
+    } else { /* integers: computed in float64, then a checked conversion */
+        dc_tensor *values = dc__alloc_result(DC_F64, 1, &n);
+        for (int64_t i = 0; values && i < n; i++)
+            ((double *)dc_data(values))[i] = start + (double)i * step;
+        int rc = values ? dc__copy(t, values, "dc_arange") : -1;
+        dc_tensor_free(values);
+        if (rc != 0) {
+            dc_tensor_free(t);
+            return NULL;
+        }
     }
-    return dc__publish(t);
+    return dc__publish(note_creator(t, "dc_arange"));
 }
 
 dc_tensor *dc_from_buffer(dc_dtype dtype, int ndim, const int64_t *shape, const void *data)
 {
     if (!data) return dc_error("dc_from_buffer: data is NULL");
-    if (!check_shape(ndim, shape, "dc_from_buffer")) return NULL;
+    if (!check_shape(ndim, shape, "dc_from_buffer") || !check_dtype(dtype, "dc_from_buffer"))
+        return NULL;
     dc_tensor *t = dc__alloc_result(dtype, ndim, shape);
     if (!t) return NULL;
-    memcpy(dc_data(t), data, (size_t)dc_numel(t) * dc__elsize(dtype));
-    return dc__publish(t);
+    size_t n = (size_t)dc_numel(t);
+    if (dtype == DC_BOOL) { /* masks hold 0/1 */
+        const uint8_t *src = data;
+        uint8_t *dst = dc_data(t);
+        for (size_t i = 0; i < n; i++) dst[i] = src[i] != 0;
+    } else {
+        memcpy(dc_data(t), data, n * dc__elsize(dtype));
+    }
+    return dc__publish(note_creator(t, "dc_from_buffer"));
 }
 
 /* ---- Inspection ------------------------------------------------------------------------- */
@@ -463,12 +651,7 @@ void *dc_data(const dc_tensor *t)
 
 static double load_as_double(const dc_tensor *t, int64_t element_offset)
 {
-    const char *p = (const char *)dc_data(t);
-    switch (t->dtype) {
-    case DC_F32: return ((const float *)p)[element_offset];
-    case DC_F64: return ((const double *)p)[element_offset];
-    default: return (double)((const int64_t *)p)[element_offset];
-    }
+    return dc__load_double(dc_data(t), t->dtype, element_offset);
 }
 
 double dc_item_at(const dc_tensor *t, const int64_t *index)
@@ -501,9 +684,10 @@ double dc_item(const dc_tensor *t)
 /* Visit elements in row-major order, calling the loader for each offset. */
 static int copy_out(const dc_tensor *t, void *out, int64_t n, bool as_double)
 {
-    if (!t || !out) return dc_error("dc_to_buffer: NULL argument"), -1;
+    const char *op = as_double ? "dc_to_double_buffer" : "dc_to_float_buffer";
+    if (!t || !out) return dc_error("%s: NULL argument", op), -1;
     if (n < dc_numel(t))
-        return dc_error("dc_to_buffer: buffer holds %lld elements, tensor has %lld",
+        return dc_error("%s: buffer holds %lld elements, tensor has %lld", op,
                         (long long)n, (long long)dc_numel(t)),
                -1;
     int64_t idx[DC_MAX_DIMS] = {0};
@@ -534,7 +718,7 @@ const char *dc_shape_str(const dc_tensor *t, char *buf, size_t size)
     }
     char shape[160];
     snprintf(buf, size, "shape %s %s", dc__shape_fmt(t->ndim, t->shape, shape, sizeof shape),
-             t->dtype == DC_F32 ? "f32" : t->dtype == DC_F64 ? "f64" : "i64");
+             dc_dtype_name(t->dtype));
     return buf;
 }
 
@@ -552,13 +736,26 @@ void dc_print(const dc_tensor *t, const char *label)
     printf("%s: %s\n", label ? label : "tensor", dc_shape_str(t, buf, sizeof buf));
     if (!t) return;
     int64_t n = dc_numel(t), shown = n < 64 ? n : 64;
-    double *vals = malloc((size_t)(n ? n : 1) * sizeof *vals);
-    if (!vals || dc_to_double_buffer(t, vals, n) != 0) {
-        free(vals);
-        return;
-    }
+    const char *p = dc_data(t);
+    int64_t idx[DC_MAX_DIMS] = {0};
     printf("  [");
-    for (int64_t i = 0; i < shown; i++) printf(i ? ", %.6g" : "%.6g", vals[i]);
+    for (int64_t i = 0; i < shown; i++) { /* row-major order, each dtype printed exactly */
+        int64_t off = 0;
+        for (int d = 0; d < t->ndim; d++) off += idx[d] * t->stride[d];
+        if (i) printf(", ");
+        switch (t->dtype) {
+        case DC_F32:
+        case DC_F64: printf("%.6g", dc__load_double(p, t->dtype, off)); break;
+        case DC_I64: printf("%lld", (long long)((const int64_t *)p)[off]); break;
+        case DC_I32: printf("%d", (int)((const int32_t *)p)[off]); break;
+        case DC_U8: printf("%u", (unsigned)((const uint8_t *)p)[off]); break;
+        case DC_BOOL: printf(((const uint8_t *)p)[off] ? "true" : "false"); break;
+        default: printf("?"); break;
+        }
+        for (int d = t->ndim - 1; d >= 0; d--) {
+            if (++idx[d] < t->shape[d]) break;
+            idx[d] = 0;
+        }
+    }
     printf(n > shown ? ", ...]\n" : "]\n");
-    free(vals);
 }

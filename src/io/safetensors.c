@@ -34,9 +34,11 @@
 
 /* ---- Dtypes on disk ------------------------------------------------------------------- */
 
-/* Every dtype we read, with its size and the deepc dtype it becomes in memory. The first
- * three are also the ones we write. */
-typedef enum { FT_F32, FT_F64, FT_I64, FT_F16, FT_BF16, FT_I32, FT_U8, FT_I8, FT_COUNT } file_dtype;
+/* Every dtype we read, with its size and the deepc dtype it becomes in memory. Those that
+ * keep their dtype (F32, F64, I64, I32, U8, BOOL) are also the ones we write. */
+typedef enum {
+    FT_F32, FT_F64, FT_I64, FT_F16, FT_BF16, FT_I32, FT_U8, FT_I8, FT_BOOL, FT_COUNT
+} file_dtype;
 
 static const struct {
     const char *name;
@@ -44,8 +46,9 @@ static const struct {
     dc_dtype to;
 } file_dtypes[FT_COUNT] = {
     [FT_F32] = {"F32", 4, DC_F32}, [FT_F64] = {"F64", 8, DC_F64},   [FT_I64] = {"I64", 8, DC_I64},
-    [FT_F16] = {"F16", 2, DC_F32}, [FT_BF16] = {"BF16", 2, DC_F32}, [FT_I32] = {"I32", 4, DC_I64},
-    [FT_U8] = {"U8", 1, DC_I64},   [FT_I8] = {"I8", 1, DC_I64},
+    [FT_F16] = {"F16", 2, DC_F32}, [FT_BF16] = {"BF16", 2, DC_F32}, [FT_I32] = {"I32", 4, DC_I32},
+    [FT_U8] = {"U8", 1, DC_U8},    [FT_I8] = {"I8", 1, DC_I64},
+    [FT_BOOL] = {"BOOL", 1, DC_BOOL},
 };
 
 /* IEEE half -> float: value = (-1)^s * 2^(e-15) * (1 + m/1024), subnormals (e = 0)
@@ -76,7 +79,12 @@ static void decode(file_dtype ft, const unsigned char *src, int64_t n, void *dst
     switch (ft) {
     case FT_F32:
     case FT_F64:
-    case FT_I64: memcpy(dst, src, (size_t)n * file_dtypes[ft].itemsize); return;
+    case FT_I64:
+    case FT_I32:
+    case FT_U8: memcpy(dst, src, (size_t)n * file_dtypes[ft].itemsize); return;
+    case FT_BOOL: /* a byte per element; anything nonzero is true (masks hold 0/1) */
+        for (int64_t i = 0; i < n; i++) ((uint8_t *)dst)[i] = src[i] != 0;
+        return;
     case FT_F16:
     case FT_BF16:
         for (int64_t i = 0; i < n; i++) {
@@ -84,16 +92,6 @@ static void decode(file_dtype ft, const unsigned char *src, int64_t n, void *dst
             memcpy(&h, src + 2 * i, 2);
             ((float *)dst)[i] = ft == FT_F16 ? half_to_float(h) : bf16_to_float(h);
         }
-        return;
-    case FT_I32:
-        for (int64_t i = 0; i < n; i++) {
-            int32_t v;
-            memcpy(&v, src + 4 * i, 4);
-            ((int64_t *)dst)[i] = v;
-        }
-        return;
-    case FT_U8:
-        for (int64_t i = 0; i < n; i++) ((int64_t *)dst)[i] = src[i];
         return;
     case FT_I8:
         for (int64_t i = 0; i < n; i++) ((int64_t *)dst)[i] = (int8_t)src[i];
@@ -425,9 +423,20 @@ dc_safetensors *dc_safetensors_open(const char *path)
 
 /* ---- Saving --------------------------------------------------------------------------------- */
 
-/* The Python library lays data out by descending dtype (its enum order: ..., F32, F64, I64)
- * then by name, so 8-byte tensors come first and every tensor stays aligned. */
-static int dtype_rank(dc_dtype d) { return d == DC_I64 ? 0 : d == DC_F64 ? 1 : 2; }
+/* The Python library lays data out by descending dtype (its enum order: BOOL, U8, ..., I32,
+ * ..., F32, F64, I64) then by name, so 8-byte tensors come first and every tensor stays
+ * aligned. */
+static int dtype_rank(dc_dtype d)
+{
+    switch (d) {
+    case DC_I64: return 0;
+    case DC_F64: return 1;
+    case DC_F32: return 2;
+    case DC_I32: return 3;
+    case DC_U8: return 4;
+    default: return 5; /* DC_BOOL */
+    }
+}
 
 static int by_dtype_then_name(const void *a, const void *b)
 {
@@ -445,7 +454,14 @@ static int by_key(const void *a, const void *b)
 
 static file_dtype file_dtype_of(dc_dtype d)
 {
-    return d == DC_F32 ? FT_F32 : d == DC_F64 ? FT_F64 : FT_I64;
+    switch (d) {
+    case DC_F32: return FT_F32;
+    case DC_F64: return FT_F64;
+    case DC_I32: return FT_I32;
+    case DC_U8: return FT_U8;
+    case DC_BOOL: return FT_BOOL;
+    default: return FT_I64;
+    }
 }
 
 /* "__metadata__": {key: value, ...} from 2*n_kv strings; false with an error. */
@@ -490,7 +506,7 @@ static char *build_header(const char *path, const dc_named_tensor *items, int n,
             return dc_error("%s: %s: '__metadata__' is reserved, not a tensor name", op, path);
         if (!items[i].tensor) return dc_error("%s: %s: tensor '%s' is NULL", op, path, name);
         dc_dtype dt = items[i].tensor->dtype;
-        if (dt != DC_F32 && dt != DC_F64 && dt != DC_I64)
+        if ((unsigned)dt >= DC_DTYPE_COUNT)
             return dc_error("%s: %s: tensor '%s' has dtype %s, which cannot be saved", op, path,
                             name, dc_dtype_name(dt));
         sorted[i] = items[i];

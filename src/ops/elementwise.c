@@ -1,5 +1,11 @@
-/* Elementwise binary ops with NumPy/PyTorch broadcasting, comparisons, where/masked_fill,
- * and the in-place updates used by optimizers and gradient accumulation.
+/* Elementwise binary ops with NumPy/PyTorch broadcasting, comparisons, logical ops,
+ * where/masked_fill, and the in-place updates used by optimizers and gradient accumulation.
+ *
+ * Dtypes: both inputs of a binary op have one dtype (no implicit promotion). Floats (F32/F64)
+ * take every op and are differentiable; integers (I64/I32/U8) take add/sub/mul (wrapping on
+ * overflow, as torch), maximum/minimum, floor_divide/remainder and comparisons, never with a
+ * gradient; bool takes comparisons and logical ops. Comparisons give 0/1 in the input's dtype
+ * for floats (so masks multiply in), DC_BOOL for integer and bool inputs.
  *
  * Backward of a broadcast op: the gradient of the output is reduced back to each input's
  * shape with dc_sum_to_shape (summing over the dims that were broadcast). */
@@ -7,27 +13,36 @@
 #include "../kernels/kernels.h"
 
 #include <math.h>
+#include <stdatomic.h>
 
 #define ELEMENTWISE_GRAIN 32768
 
 typedef enum {
-    BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV, BIN_POW, BIN_MAX, BIN_MIN,
-    BIN_EQ, BIN_GT, BIN_LT, BIN_GE, BIN_LE, BIN_AXPY /* out = a + alpha * b */
+    BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV, BIN_POW, BIN_MAX, BIN_MIN, BIN_REM, BIN_FLOORDIV,
+    BIN_AXPY, /* out = a + alpha * b (in place only) */
+    BIN_EQ, BIN_NE, BIN_GT, BIN_LT, BIN_GE, BIN_LE, /* comparisons */
+    BIN_AND, BIN_OR, BIN_XOR,                       /* logical: any dtypes, bool result */
+    BIN_COUNT
 } binary_op;
+
+static bool is_comparison(binary_op op) { return op >= BIN_EQ && op <= BIN_LE; }
+static bool is_logical(binary_op op) { return op >= BIN_AND && op <= BIN_XOR; }
 
 typedef struct {
     binary_op op;
     char *out;
     const char *a, *b;
-    dc_dtype dtype;
+    dc_dtype dtype;   /* of a (and of b, but for logical ops) */
     double alpha;
+    dc_dtype b_dtype; /* logical ops only */
 } binary_job;
 
 /* One loop per (op, dtype); the three strided pointers are walked with their strides.
- * gcc vectorises the loop when the strides are 1 (it versions on them). */
-#define BINARY_LOOP(T, EXPR)                                                                   \
+ * gcc vectorises the loop when the strides are 1 (it versions on them). TO is the output
+ * element type, T the inputs'. */
+#define BINARY_LOOP2(TO, T, EXPR)                                                              \
     do {                                                                                       \
-        T *o = (T *)j->out + off[0];                                                           \
+        TO *o = (TO *)j->out + off[0];                                                         \
         const T *pa = (const T *)j->a + off[1], *pb = (const T *)j->b + off[2];                \
         const int64_t so = it->inner_stride[0], sa = it->inner_stride[1],                      \
                       sb = it->inner_stride[2];                                                \
@@ -36,23 +51,64 @@ typedef struct {
         if (so == 1 && sa == 1 && sb == 1) {                                                   \
             for (int64_t i = 0; i < n; i++) {                                                  \
                 T x = pa[i], y = pb[i];                                                        \
-                o[i] = (EXPR);                                                                 \
+                o[i] = (TO)(EXPR);                                                             \
             }                                                                                  \
         } else if (so == 1 && sa == 1 && sb == 0) {                                            \
             const T y = pb[0];                                                                 \
             for (int64_t i = 0; i < n; i++) {                                                  \
                 T x = pa[i];                                                                   \
-                o[i] = (EXPR);                                                                 \
+                o[i] = (TO)(EXPR);                                                             \
             }                                                                                  \
         } else {                                                                               \
             for (int64_t i = 0; i < n; i++) {                                                  \
                 T x = pa[i * sa], y = pb[i * sb];                                              \
-                o[i * so] = (EXPR);                                                            \
+                o[i * so] = (TO)(EXPR);                                                        \
             }                                                                                  \
         }                                                                                      \
     } while (0)
+#define BINARY_LOOP(T, EXPR) BINARY_LOOP2(T, T, EXPR)
 
-#define BINARY_SWITCH(T, POW, FMAX, FMIN)                                                      \
+/* torch's floor division and remainder of floats (remainder has the divisor's sign):
+ * div = (a - fmod(a, b)) / b, corrected by one where fmod and b differ in sign, then
+ * rounded to the nearest integer; a / b (inf or nan) when b == 0. */
+#define DEFINE_FLOAT_DIV(T, SUF, FMOD, FLOOR)                                                  \
+    static inline T floordiv_##SUF(T a, T b)                                                   \
+    {                                                                                          \
+        if (b == 0) return a / b;                                                              \
+        T mod = FMOD(a, b), div = (a - mod) / b;                                               \
+        if (mod != 0 && (b < 0) != (mod < 0)) div -= 1;                                        \
+        if (div == 0) return copysign((T)0, a / b);                                            \
+        T fl = FLOOR(div);                                                                     \
+        return div - fl > (T)0.5 ? fl + 1 : fl;                                                \
+    }                                                                                          \
+    static inline T remainder_##SUF(T a, T b)                                                  \
+    {                                                                                          \
+        T mod = FMOD(a, b);                                                                    \
+        return mod != 0 && (b < 0) != (mod < 0) ? mod + b : mod;                               \
+    }
+DEFINE_FLOAT_DIV(float, f32, fmodf, floorf)
+DEFINE_FLOAT_DIV(double, f64, fmod, floor)
+
+/* Integer floor division and remainder (b != 0, checked by the op). C's / truncates, so a
+ * nonzero remainder of the other sign moves the quotient down by one; b == -1 is done by a
+ * wrapping negation (INT64_MIN / -1 would overflow, and wraps in torch). */
+#define DEFINE_INT_DIV(T, UT, SUF)                                                             \
+    static inline T floordiv_##SUF(T a, T b)                                                   \
+    {                                                                                          \
+        if (b == -1) return (T)((UT)0 - (UT)a);                                                \
+        T q = a / b;                                                                           \
+        return a % b != 0 && (a < 0) != (b < 0) ? q - 1 : q;                                   \
+    }                                                                                          \
+    static inline T remainder_##SUF(T a, T b)                                                  \
+    {                                                                                          \
+        if (b == -1) return 0;                                                                 \
+        T r = a % b;                                                                           \
+        return r != 0 && (r < 0) != (b < 0) ? (T)(r + b) : r;                                  \
+    }
+DEFINE_INT_DIV(int64_t, uint64_t, i64)
+DEFINE_INT_DIV(int32_t, uint32_t, i32)
+
+#define FLOAT_SWITCH(T, SUF, POW)                                                              \
     switch (j->op) {                                                                           \
     case BIN_ADD: BINARY_LOOP(T, x + y); break;                                                \
     case BIN_SUB: BINARY_LOOP(T, x - y); break;                                                \
@@ -61,21 +117,67 @@ typedef struct {
     case BIN_POW: BINARY_LOOP(T, POW(x, y)); break;                                            \
     case BIN_MAX: BINARY_LOOP(T, (x != x || x > y) ? x : y); break;                            \
     case BIN_MIN: BINARY_LOOP(T, (x != x || x < y) ? x : y); break;                            \
+    case BIN_REM: BINARY_LOOP(T, remainder_##SUF(x, y)); break;                                \
+    case BIN_FLOORDIV: BINARY_LOOP(T, floordiv_##SUF(x, y)); break;                            \
+    case BIN_AXPY: BINARY_LOOP(T, x + alpha * y); break;                                       \
     case BIN_EQ: BINARY_LOOP(T, (T)(x == y)); break;                                           \
+    case BIN_NE: BINARY_LOOP(T, (T)(x != y)); break;                                           \
     case BIN_GT: BINARY_LOOP(T, (T)(x > y)); break;                                            \
     case BIN_LT: BINARY_LOOP(T, (T)(x < y)); break;                                            \
     case BIN_GE: BINARY_LOOP(T, (T)(x >= y)); break;                                           \
     case BIN_LE: BINARY_LOOP(T, (T)(x <= y)); break;                                           \
-    case BIN_AXPY: BINARY_LOOP(T, x + alpha * y); break;                                       \
+    default: break;                                                                            \
     }
+
+/* Integers: arithmetic in the unsigned type UT, so overflow wraps (as torch) instead of
+ * being undefined; comparisons write bool bytes. */
+#define INT_SWITCH(T, UT, FLOORDIV, REM)                                                       \
+    switch (j->op) {                                                                           \
+    case BIN_ADD: BINARY_LOOP(T, (T)((UT)x + (UT)y)); break;                                   \
+    case BIN_SUB: BINARY_LOOP(T, (T)((UT)x - (UT)y)); break;                                   \
+    case BIN_MUL: BINARY_LOOP(T, (T)((UT)x * (UT)y)); break;                                   \
+    case BIN_MAX: BINARY_LOOP(T, x > y ? x : y); break;                                        \
+    case BIN_MIN: BINARY_LOOP(T, x < y ? x : y); break;                                        \
+    case BIN_FLOORDIV: BINARY_LOOP(T, FLOORDIV(x, y)); break;                                  \
+    case BIN_REM: BINARY_LOOP(T, REM(x, y)); break;                                            \
+    case BIN_EQ: BINARY_LOOP2(uint8_t, T, x == y); break;                                      \
+    case BIN_NE: BINARY_LOOP2(uint8_t, T, x != y); break;                                      \
+    case BIN_GT: BINARY_LOOP2(uint8_t, T, x > y); break;                                       \
+    case BIN_LT: BINARY_LOOP2(uint8_t, T, x < y); break;                                       \
+    case BIN_GE: BINARY_LOOP2(uint8_t, T, x >= y); break;                                      \
+    case BIN_LE: BINARY_LOOP2(uint8_t, T, x <= y); break;                                      \
+    default: break;                                                                            \
+    }
+
+#define U8_FLOORDIV(x, y) ((x) / (y))
+#define U8_REM(x, y) ((x) % (y))
 
 static void binary_segment(void *ctx, const dc_iter *it, const int64_t *off, int64_t n)
 {
     const binary_job *j = ctx;
-    if (j->dtype == DC_F32) {
-        BINARY_SWITCH(float, powf, fmaxf, fminf)
-    } else {
-        BINARY_SWITCH(double, pow, fmax, fmin)
+    switch (j->dtype) {
+    case DC_F32: FLOAT_SWITCH(float, f32, powf) break;
+    case DC_F64: FLOAT_SWITCH(double, f64, pow) break;
+    case DC_I64: INT_SWITCH(int64_t, uint64_t, floordiv_i64, remainder_i64) break;
+    case DC_I32: INT_SWITCH(int32_t, uint32_t, floordiv_i32, remainder_i32) break;
+    case DC_U8:
+    case DC_BOOL: INT_SWITCH(uint8_t, unsigned, U8_FLOORDIV, U8_REM) break;
+    default: break;
+    }
+}
+
+/* Logical ops read each input's truth (nonzero), whatever its dtype, and write bool. */
+static void logical_segment(void *ctx, const dc_iter *it, const int64_t *off, int64_t n)
+{
+    const binary_job *j = ctx;
+    const dc_dtype at = j->dtype, bt = j->b_dtype;
+    uint8_t *o = (uint8_t *)j->out + off[0];
+    const char *pa = j->a + (size_t)off[1] * dc__elsize(at);
+    const char *pb = j->b + (size_t)off[2] * dc__elsize(bt);
+    const int64_t *s = it->inner_stride;
+    for (int64_t i = 0; i < n; i++) {
+        bool x = dc__load_truth(pa, at, i * s[1]), y = dc__load_truth(pb, bt, i * s[2]);
+        o[i * s[0]] = j->op == BIN_AND ? x && y : j->op == BIN_OR ? x || y : x != y;
     }
 }
 
@@ -89,7 +191,12 @@ static void binary_kernel(binary_op op, dc_tensor *out, const dc_tensor *a, cons
     dc__broadcast_strides(b, out->ndim, out->shape, strides[2]);
     dc_iter it;
     dc__iter_init(&it, out->ndim, out->shape, 3, strides);
-    binary_job j = {op, dc_data(out), dc_data(a), dc_data(b), out->dtype, alpha};
+    if (is_logical(op)) {
+        binary_job j = {op, dc_data(out), dc_data(a), dc_data(b), a->dtype, alpha, b->dtype};
+        dc__iter_run(&it, ELEMENTWISE_GRAIN, logical_segment, &j);
+        return;
+    }
+    binary_job j = {op, dc_data(out), dc_data(a), dc_data(b), a->dtype, alpha, a->dtype};
     dc__iter_run(&it, ELEMENTWISE_GRAIN, binary_segment, &j);
 }
 
@@ -159,36 +266,97 @@ static int minmax_backward(dc_node *node, dc_tensor *g, dc_tensor **grads)
     return 0;
 }
 
+/* remainder(a, b) = a - floor_divide(a, b) * b: d/da = g, d/db = -g * floor_divide(a, b)
+ * (the floor is piecewise constant, as torch). */
+static int remainder_backward(dc_node *node, dc_tensor *g, dc_tensor **grads)
+{
+    dc_tensor *a = node->saved[0], *b = node->saved[1];
+    if (dc__needs_grad(node, 0)) grads[0] = to_input_shape(node, 0, g);
+    if (dc__needs_grad(node, 1))
+        grads[1] = to_input_shape(node, 1, dc_neg(dc_mul(g, dc_floor_divide(a, b))));
+    return 0;
+}
+
 /* ---- Forward ------------------------------------------------------------------------------- */
 
-static const char *const binary_names[] = {
-    [BIN_ADD] = "add", [BIN_SUB] = "sub", [BIN_MUL] = "mul", [BIN_DIV] = "div",
-    [BIN_POW] = "pow", [BIN_MAX] = "maximum", [BIN_MIN] = "minimum", [BIN_EQ] = "eq",
-    [BIN_GT] = "gt", [BIN_LT] = "lt", [BIN_GE] = "ge", [BIN_LE] = "le", [BIN_AXPY] = "axpy",
+/* The public names, for errors. */
+static const char *const binary_names[BIN_COUNT] = {
+    [BIN_ADD] = "dc_add", [BIN_SUB] = "dc_sub", [BIN_MUL] = "dc_mul", [BIN_DIV] = "dc_div",
+    [BIN_POW] = "dc_pow", [BIN_MAX] = "dc_maximum", [BIN_MIN] = "dc_minimum",
+    [BIN_REM] = "dc_remainder", [BIN_FLOORDIV] = "dc_floor_divide", [BIN_AXPY] = "dc_axpy_",
+    [BIN_EQ] = "dc_eq", [BIN_NE] = "dc_ne", [BIN_GT] = "dc_gt", [BIN_LT] = "dc_lt",
+    [BIN_GE] = "dc_ge", [BIN_LE] = "dc_le", [BIN_AND] = "dc_logical_and",
+    [BIN_OR] = "dc_logical_or", [BIN_XOR] = "dc_logical_xor",
 };
+
+/* Can op take inputs of dtype d? Sets an error naming op if not. */
+static bool check_op_dtype(binary_op op, dc_dtype d, const char *name)
+{
+    if (is_logical(op) || dc_dtype_is_float(d) || is_comparison(op)) return true;
+    if (op == BIN_DIV || op == BIN_POW) {
+        dc_error("%s: not defined for %s tensors (true division and powers give floats: "
+                 "convert with dc_to_dtype%s)", name, dc_dtype_name(d),
+                 op == BIN_DIV ? ", or use dc_floor_divide" : "");
+        return false;
+    }
+    if (d == DC_BOOL) {
+        dc_error("%s: not defined for bool tensors (use dc_logical_and / dc_logical_or, or "
+                 "convert with dc_to_dtype)", name);
+        return false;
+    }
+    return true;
+}
+
+/* Integer floor division and remainder need a divisor without zeros (torch raises too). */
+static bool check_no_zero_divisor(const dc_tensor *b, const char *name)
+{
+    const char *p = dc_data(b);
+    int64_t idx[DC_MAX_DIMS] = {0}, total = dc_numel(b);
+    for (int64_t k = 0; k < total; k++) {
+        int64_t off = 0;
+        for (int d = 0; d < b->ndim; d++) off += idx[d] * b->stride[d];
+        if (!dc__load_truth(p, b->dtype, off)) {
+            char where[160];
+            dc_error("%s: integer division by zero (the divisor is 0 at index %s)", name,
+                     dc__shape_fmt(b->ndim, idx, where, sizeof where));
+            return false;
+        }
+        for (int d = b->ndim - 1; d >= 0; d--) {
+            if (++idx[d] < b->shape[d]) break;
+            idx[d] = 0;
+        }
+    }
+    return true;
+}
 
 static dc_tensor *binary(binary_op op, dc_tensor *a, dc_tensor *b)
 {
     const char *name = binary_names[op];
-    if (!a) return dc_error("dc_%s: input 'a' is NULL", name);
-    if (!b) return dc_error("dc_%s: input 'b' is NULL", name);
-    if (!dc__check_float(a, name) || !dc__check_float(b, name) ||
-        !dc__check_same_dtype(a, b, name))
+    if (!a) return dc_error("%s: input 'a' is NULL", name);
+    if (!b) return dc_error("%s: input 'b' is NULL", name);
+    if (!is_logical(op) && (!dc__check_same_dtype(a, b, name) ||
+                            !check_op_dtype(op, a->dtype, name)))
+        return NULL;
+    if ((op == BIN_FLOORDIV || op == BIN_REM) && !dc_dtype_is_float(a->dtype) &&
+        !check_no_zero_divisor(b, name))
         return NULL;
     int64_t shape[DC_MAX_DIMS];
     int ndim = dc__broadcast_shape(a->ndim, a->shape, b->ndim, b->shape, shape, name);
     if (ndim < 0) return NULL;
-    dc_tensor *out = dc__alloc_result(a->dtype, ndim, shape);
+    bool to_bool = is_logical(op) || (is_comparison(op) && !dc_dtype_is_float(a->dtype));
+    dc_tensor *out = dc__alloc_result(to_bool ? DC_BOOL : a->dtype, ndim, shape);
     if (!out) return NULL;
     binary_kernel(op, out, a, b, 1.0);
-    if (op >= BIN_EQ) return dc__publish(out); /* comparisons have no gradient */
-    static const dc_backward_fn backward[] = {
+    static const dc_backward_fn backward[BIN_COUNT] = {
         [BIN_ADD] = add_backward, [BIN_SUB] = add_backward, [BIN_MUL] = mul_backward,
         [BIN_DIV] = div_backward, [BIN_POW] = pow_backward, [BIN_MAX] = minmax_backward,
-        [BIN_MIN] = minmax_backward,
+        [BIN_MIN] = minmax_backward, [BIN_REM] = remainder_backward,
     };
+    /* comparisons, logical ops and floor division are piecewise constant: no gradient;
+     * integer inputs never require grad */
+    if (!backward[op] || !dc_dtype_is_float(a->dtype)) return dc__publish(out);
     dc_node *node;
-    if (dc__record(out, name, backward[op], 2, (dc_tensor *[]){a, b}, &node) != 0) {
+    if (dc__record(out, name + 3, backward[op], 2, (dc_tensor *[]){a, b}, &node) != 0) {
         dc_tensor_free(out);
         return NULL;
     }
@@ -211,27 +379,130 @@ dc_tensor *dc_div(dc_tensor *a, dc_tensor *b) { return binary(BIN_DIV, a, b); }
 dc_tensor *dc_pow(dc_tensor *a, dc_tensor *b) { return binary(BIN_POW, a, b); }
 dc_tensor *dc_maximum(dc_tensor *a, dc_tensor *b) { return binary(BIN_MAX, a, b); }
 dc_tensor *dc_minimum(dc_tensor *a, dc_tensor *b) { return binary(BIN_MIN, a, b); }
+dc_tensor *dc_floor_divide(dc_tensor *a, dc_tensor *b) { return binary(BIN_FLOORDIV, a, b); }
+dc_tensor *dc_remainder(dc_tensor *a, dc_tensor *b) { return binary(BIN_REM, a, b); }
 dc_tensor *dc_eq(dc_tensor *a, dc_tensor *b) { return binary(BIN_EQ, a, b); }
+dc_tensor *dc_ne(dc_tensor *a, dc_tensor *b) { return binary(BIN_NE, a, b); }
 dc_tensor *dc_gt(dc_tensor *a, dc_tensor *b) { return binary(BIN_GT, a, b); }
 dc_tensor *dc_lt(dc_tensor *a, dc_tensor *b) { return binary(BIN_LT, a, b); }
 dc_tensor *dc_ge(dc_tensor *a, dc_tensor *b) { return binary(BIN_GE, a, b); }
 dc_tensor *dc_le(dc_tensor *a, dc_tensor *b) { return binary(BIN_LE, a, b); }
+dc_tensor *dc_logical_and(dc_tensor *a, dc_tensor *b) { return binary(BIN_AND, a, b); }
+dc_tensor *dc_logical_or(dc_tensor *a, dc_tensor *b) { return binary(BIN_OR, a, b); }
+dc_tensor *dc_logical_xor(dc_tensor *a, dc_tensor *b) { return binary(BIN_XOR, a, b); }
+
+/* A 0-dim tensor of dtype holding s, or NULL with an error naming api: integer dtypes take
+ * integral scalars that they hold (checked by dc__fill). */
+static dc_tensor *scalar_for(dc_dtype dtype, double s, const char *api)
+{
+    if (!dc_dtype_is_float(dtype) && !(isfinite(s) && s == trunc(s)))
+        return dc_error("%s: the scalar %.17g is not an integer, and the tensor is %s (no "
+                        "implicit promotion: convert it with dc_to_dtype)", api, s,
+                        dc_dtype_name(dtype));
+    dc_tensor *t = dc__alloc_result(dtype, 0, NULL);
+    if (t && dc__fill(t, s, api) != 0) {
+        dc_tensor_free(t);
+        return NULL;
+    }
+    return dc__publish(t);
+}
 
 /* Scalar variants: the scalar becomes a 0-dim tensor of a's dtype (broadcast for free). */
-static dc_tensor *with_scalar(binary_op op, dc_tensor *a, double s, bool scalar_first)
+static dc_tensor *with_scalar(binary_op op, dc_tensor *a, double s, bool scalar_first,
+                              const char *api)
 {
-    if (!a) return dc_error("dc_%s_scalar: input 'a' is NULL", binary_names[op]);
-    if (!dc__check_float(a, binary_names[op])) return NULL;
+    if (!a) return dc_error("%s: input 'a' is NULL", api);
+    if (!dc_dtype_is_float(a->dtype) && (op == BIN_POW || a->dtype == DC_BOOL))
+        return dc_error("%s: expected a float32 or float64 tensor%s, got %s", api,
+                        op == BIN_POW ? "" : " (or an integer one)", dc_dtype_name(a->dtype));
     size_t scope = dc_scope_begin();
-    dc_tensor *st = dc_scalar(a->dtype, s);
+    dc_tensor *st = scalar_for(a->dtype, s, api);
     dc_tensor *out = st ? (scalar_first ? binary(op, st, a) : binary(op, a, st)) : NULL;
     return dc_scope_return(scope, out);
 }
 
-dc_tensor *dc_add_scalar(dc_tensor *a, double s) { return with_scalar(BIN_ADD, a, s, false); }
-dc_tensor *dc_mul_scalar(dc_tensor *a, double s) { return with_scalar(BIN_MUL, a, s, false); }
-dc_tensor *dc_pow_scalar(dc_tensor *a, double e) { return with_scalar(BIN_POW, a, e, false); }
-dc_tensor *dc_rsub_scalar(dc_tensor *a, double s) { return with_scalar(BIN_SUB, a, s, true); }
+dc_tensor *dc_add_scalar(dc_tensor *a, double s)
+{
+    return with_scalar(BIN_ADD, a, s, false, "dc_add_scalar");
+}
+dc_tensor *dc_mul_scalar(dc_tensor *a, double s)
+{
+    return with_scalar(BIN_MUL, a, s, false, "dc_mul_scalar");
+}
+dc_tensor *dc_pow_scalar(dc_tensor *a, double e)
+{
+    return with_scalar(BIN_POW, a, e, false, "dc_pow_scalar");
+}
+dc_tensor *dc_rsub_scalar(dc_tensor *a, double s)
+{
+    return with_scalar(BIN_SUB, a, s, true, "dc_rsub_scalar");
+}
+
+/* ---- Logical not and the all/any reductions (no gradient) -------------------------------- */
+
+typedef struct {
+    const char *src;
+    char *out;
+    dc_dtype dtype;
+    atomic_bool seen_true, seen_false;
+} truth_job;
+
+static void not_segment(void *ctx, const dc_iter *it, const int64_t *off, int64_t n)
+{
+    const truth_job *j = ctx;
+    uint8_t *o = (uint8_t *)j->out + off[0];
+    const char *s = j->src + (size_t)off[1] * dc__elsize(j->dtype);
+    for (int64_t i = 0; i < n; i++)
+        o[i * it->inner_stride[0]] = !dc__load_truth(s, j->dtype, i * it->inner_stride[1]);
+}
+
+dc_tensor *dc_logical_not(dc_tensor *a)
+{
+    DC_CHECK_TENSOR(a, "dc_logical_not");
+    dc_tensor *out = dc__alloc_result(DC_BOOL, a->ndim, a->shape);
+    if (!out) return NULL;
+    int64_t strides[2][DC_MAX_DIMS];
+    for (int d = 0; d < a->ndim; d++) {
+        strides[0][d] = out->stride[d];
+        strides[1][d] = a->stride[d];
+    }
+    dc_iter it;
+    dc__iter_init(&it, a->ndim, a->shape, 2, strides);
+    truth_job j = {.src = dc_data(a), .out = dc_data(out), .dtype = a->dtype};
+    dc__iter_run(&it, ELEMENTWISE_GRAIN, not_segment, &j);
+    return dc__publish(out);
+}
+
+static void truth_segment(void *ctx, const dc_iter *it, const int64_t *off, int64_t n)
+{
+    truth_job *j = ctx;
+    const char *s = j->src + (size_t)off[0] * dc__elsize(j->dtype);
+    int64_t count = 0;
+    for (int64_t i = 0; i < n; i++) count += dc__load_truth(s, j->dtype, i * it->inner_stride[0]);
+    if (count > 0) atomic_store(&j->seen_true, true);
+    if (count < n) atomic_store(&j->seen_false, true);
+}
+
+/* A 0-dim bool: any element nonzero (want_all false) / every element nonzero (true). */
+static dc_tensor *truth_reduce(dc_tensor *a, bool want_all, const char *api)
+{
+    DC_CHECK_TENSOR(a, api);
+    int64_t strides[1][DC_MAX_DIMS];
+    for (int d = 0; d < a->ndim; d++) strides[0][d] = a->stride[d];
+    dc_iter it;
+    dc__iter_init(&it, a->ndim, a->shape, 1, strides);
+    truth_job j = {.src = dc_data(a), .dtype = a->dtype};
+    atomic_init(&j.seen_true, false);
+    atomic_init(&j.seen_false, false);
+    dc__iter_run(&it, ELEMENTWISE_GRAIN, truth_segment, &j);
+    dc_tensor *out = dc__alloc_result(DC_BOOL, 0, NULL);
+    if (!out) return NULL;
+    *(uint8_t *)dc_data(out) = want_all ? !atomic_load(&j.seen_false) : atomic_load(&j.seen_true);
+    return dc__publish(out);
+}
+
+dc_tensor *dc_any(dc_tensor *a) { return truth_reduce(a, false, "dc_any"); }
+dc_tensor *dc_all(dc_tensor *a) { return truth_reduce(a, true, "dc_all"); }
 
 /* ---- In place (no autograd) ------------------------------------------------------------- */
 
@@ -282,12 +553,6 @@ typedef struct {
     dc_dtype dtype, cond_dtype;
 } where_job;
 
-static inline bool truthy(const char *p, dc_dtype t, int64_t i)
-{
-    return t == DC_F32 ? ((const float *)p)[i] != 0
-                       : t == DC_F64 ? ((const double *)p)[i] != 0 : ((const int64_t *)p)[i] != 0;
-}
-
 static void where_segment(void *ctx, const dc_iter *it, const int64_t *off, int64_t n)
 {
     const where_job *j = ctx;
@@ -296,13 +561,17 @@ static void where_segment(void *ctx, const dc_iter *it, const int64_t *off, int6
     const char *c = j->cond + off[1] * dc__elsize(j->cond_dtype);
     const char *a = j->a + off[2] * es, *b = j->b + off[3] * es;
     const int64_t *s = it->inner_stride;
-    for (int64_t i = 0; i < n; i++) {
-        bool take_a = truthy(c, j->cond_dtype, i * s[1]);
-        if (j->dtype == DC_F32)
-            ((float *)o)[i * s[0]] = take_a ? ((const float *)a)[i * s[2]] : ((const float *)b)[i * s[3]];
-        else
-            ((double *)o)[i * s[0]] = take_a ? ((const double *)a)[i * s[2]] : ((const double *)b)[i * s[3]];
+#define WHERE_LOOP(T)                                                                          \
+    for (int64_t i = 0; i < n; i++)                                                            \
+        ((T *)o)[i * s[0]] = dc__load_truth(c, j->cond_dtype, i * s[1])                        \
+                                 ? ((const T *)a)[i * s[2]]                                    \
+                                 : ((const T *)b)[i * s[3]]
+    switch (es) { /* the values are copied, so only their size matters */
+    case 1: WHERE_LOOP(uint8_t); break;
+    case 4: WHERE_LOOP(uint32_t); break;
+    default: WHERE_LOOP(uint64_t); break;
     }
+#undef WHERE_LOOP
 }
 
 /* Gradient flows to a where cond holds, to b elsewhere. */
@@ -320,7 +589,7 @@ dc_tensor *dc_where(dc_tensor *cond, dc_tensor *a, dc_tensor *b)
     DC_CHECK_TENSOR(cond, "dc_where");
     DC_CHECK_TENSOR(a, "dc_where");
     DC_CHECK_TENSOR(b, "dc_where");
-    if (!dc__check_float(a, "dc_where") || !dc__check_same_dtype(a, b, "dc_where")) return NULL;
+    if (!dc__check_same_dtype(a, b, "dc_where")) return NULL;
     if (cond->requires_grad) return dc_error("dc_where: the condition must not require grad");
     int64_t ab[DC_MAX_DIMS], shape[DC_MAX_DIMS];
     int nab = dc__broadcast_shape(a->ndim, a->shape, b->ndim, b->shape, ab, "dc_where");
@@ -338,6 +607,7 @@ dc_tensor *dc_where(dc_tensor *cond, dc_tensor *a, dc_tensor *b)
     dc__iter_init(&it, ndim, shape, 4, strides);
     where_job j = {dc_data(out), dc_data(cond), dc_data(a), dc_data(b), a->dtype, cond->dtype};
     dc__iter_run(&it, ELEMENTWISE_GRAIN, where_segment, &j);
+    if (!dc_dtype_is_float(a->dtype)) return dc__publish(out); /* no gradient */
     dc_node *node;
     if (dc__record(out, "where", where_backward, 3, (dc_tensor *[]){cond, a, b}, &node) != 0) {
         dc_tensor_free(out);
@@ -351,7 +621,6 @@ dc_tensor *dc_masked_fill(dc_tensor *t, dc_tensor *mask, double value)
 {
     DC_CHECK_TENSOR(t, "dc_masked_fill");
     DC_CHECK_TENSOR(mask, "dc_masked_fill");
-    if (!dc__check_float(t, "dc_masked_fill")) return NULL;
     int64_t shape[DC_MAX_DIMS];
     int ndim = dc__broadcast_shape(mask->ndim, mask->shape, t->ndim, t->shape, shape,
                                    "dc_masked_fill");
@@ -363,7 +632,7 @@ dc_tensor *dc_masked_fill(dc_tensor *t, dc_tensor *mask, double value)
                         dc__shape_fmt(t->ndim, t->shape, b, sizeof b));
     }
     size_t scope = dc_scope_begin();
-    dc_tensor *fill = dc_scalar(t->dtype, value);
+    dc_tensor *fill = scalar_for(t->dtype, value, "dc_masked_fill");
     return dc_scope_return(scope, dc_where(mask, fill, t));
 }
 
