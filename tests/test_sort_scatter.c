@@ -325,7 +325,7 @@ TEST(test_searchsorted_left_right_batched_match_torch)
     ref_free(&c);
 }
 
-/* ---- Big inputs against naive checks ---------------------------------------------------------- */
+/* ---- Big inputs against naive checks --------------------------------------------------------- */
 
 /* Every row of (values, indices) along dim is ordered (ties by increasing index: stable),
  * values[r, i] == a[r, indices[r, i]], and the indices of a row are a permutation. */
@@ -504,7 +504,8 @@ TEST(test_scatter_family_rejects_bad_indices_and_shapes)
     dc_tensor *ib = dc_from_buffer(DC_I64, DC_SHAPE(2, 4), bad);
     dc_tensor *in = dc_from_buffer(DC_I64, DC_SHAPE(2, 4), neg);
     snapshot sa = snap(a), ss = snap(src);
-    CHECK_ERROR(!dc_scatter(a, 0, ib, src), "index 5 at position [1, 1] is out of range for dim 0 of size 3");
+    CHECK_ERROR(!dc_scatter(a, 0, ib, src),
+                "index 5 at position [1, 1] is out of range for dim 0 of size 3");
     CHECK_ERROR(!dc_scatter_add(a, 0, in, src), "index -1 at position [1, 2] is out of range");
     CHECK_ERROR(!dc_scatter_value(a, 0, in, 2.0), "index -1");
     CHECK_ERROR(!dc_scatter(a, 2, ib, src), "dim 2 out of range");
@@ -512,10 +513,12 @@ TEST(test_scatter_family_rejects_bad_indices_and_shapes)
     CHECK_ERROR(!dc_scatter(a, 0, ib, dc_ones(DC_F64, DC_SHAPE(2, 4))), "src is float64");
     CHECK_ERROR(!dc_scatter_add(a, 0, ib, dc_ones(DC_F32, DC_SHAPE(1, 4))),
                 "larger than src shape [1, 4]");
-    CHECK_ERROR(!dc_scatter(a, 1, dc_zeros(DC_I64, DC_SHAPE(4, 2)), dc_ones(DC_F32, DC_SHAPE(4, 2))),
+    CHECK_ERROR(!dc_scatter(a, 1, dc_zeros(DC_I64, DC_SHAPE(4, 2)),
+                            dc_ones(DC_F32, DC_SHAPE(4, 2))),
                 "larger than input shape [3, 4] in dim 0");
     CHECK_ERROR(!dc_scatter(a, 0, dc_zeros(DC_I64, DC_SHAPE(2)), src), "index has 1 dims");
-    CHECK_ERROR(!dc_scatter_value(dc_zeros(DC_I64, DC_SHAPE(3)), 0, dc_zeros(DC_I64, DC_SHAPE(1)), 0.5),
+    CHECK_ERROR(!dc_scatter_value(dc_zeros(DC_I64, DC_SHAPE(3)), 0,
+                                  dc_zeros(DC_I64, DC_SHAPE(1)), 0.5),
                 "0.5 is not an integer");
     dc_tensor *i1 = dc_from_buffer(DC_I64, DC_SHAPE(3), (int64_t[]){0, 4, 1});
     CHECK_ERROR(!dc_index_add(a, 1, i1, dc_ones(DC_F32, DC_SHAPE(3, 3)), 1.0),
@@ -564,7 +567,8 @@ TEST(test_sorting_and_counting_ops_reject_bad_arguments)
     snapshot sx = snap(x);
     CHECK_ERROR(dc_sort(x, 2, false, &v, &i) != 0, "dim 2 out of range");
     CHECK(v == NULL && i == NULL); /* out-pointers cleared on error */
-    CHECK_ERROR(dc_topk(x, 5, 1, true, true, &v, &i) != 0, "k = 5 is out of range for dim 1 of size 4");
+    CHECK_ERROR(dc_topk(x, 5, 1, true, true, &v, &i) != 0,
+                "k = 5 is out of range for dim 1 of size 4");
     CHECK_ERROR(dc_topk(x, -1, 1, true, true, &v, &i) != 0, "k must be >= 0");
     CHECK_ERROR(dc_sort(NULL, 0, false, &v, &i) != 0, "is NULL");
     CHECK_ERROR(!dc_argmin(x, -3, false), "dim -3 out of range");
@@ -581,11 +585,30 @@ TEST(test_sorting_and_counting_ops_reject_bad_arguments)
     CHECK_ERROR(!dc_bincount(dc_from_buffer(DC_I64, DC_SHAPE(2), (int64_t[]){2, -3}), NULL, 0),
                 "value -3 at position [1] is negative");
     CHECK_ERROR(!dc_bincount(labels, NULL, 0), "must be 1-D");
-    CHECK_ERROR(!dc_bincount(big, dc_ones(DC_F32, DC_SHAPE(2)), 0), "weights must be 1-D of the input's length 3");
+    CHECK_ERROR(!dc_bincount(big, dc_ones(DC_F32, DC_SHAPE(2)), 0),
+                "weights must be 1-D of the input's length 3");
     CHECK_ERROR(!dc_bincount(big, NULL, -1), "minlength must be >= 0");
     CHECK_ERROR(!dc_searchsorted(x, dc_zeros(DC_F64, DC_SHAPE(3, 2)), false), "values are float64");
     CHECK_ERROR(!dc_searchsorted(x, dc_zeros(DC_F32, DC_SHAPE(2, 2)), false), "same leading dims");
     CHECK_ERROR(!dc_searchsorted(dc_scalar(DC_F32, 1), x, false), "at least 1 dim");
     check_unchanged(sx, "x");
     CHECK(dc_item_at(labels, (int64_t[]){1, 0}) == -1);
+}
+
+TEST(test_bool_u8_i32_masks_select_like_float_masks)
+{
+    const uint8_t mb[6] = {0, 1, 1, 0, 1, 0};
+    const int32_t mi[6] = {0, 7, -1, 0, 2, 0};
+    dc_tensor *a = dc_arange(DC_F64, 0, 6, 1);
+    dc_tensor *masks[3] = {dc_from_buffer(DC_BOOL, DC_SHAPE(6), mb),
+                           dc_from_buffer(DC_U8, DC_SHAPE(6), mb),
+                           dc_from_buffer(DC_I32, DC_SHAPE(6), mi)};
+    for (int k = 0; k < 3; k++) {
+        dc_tensor *s = dc_masked_select(a, masks[k]);
+        REQUIRE(s && dc_numel(s) == 3);
+        CHECK(dc_item_at(s, (int64_t[]){1}) == 2 && dc_item_at(s, (int64_t[]){2}) == 4);
+        dc_tensor *nz = dc_nonzero(masks[k]);
+        REQUIRE(nz && nz->shape[0] == 3);
+        CHECK(dc_item_at(nz, (int64_t[]){2, 0}) == 4);
+    }
 }

@@ -75,23 +75,6 @@ static bool check_range(const dc_tensor *idx, int64_t size, bool negative_ok, in
     return true;
 }
 
-/* Reading any dtype as "is nonzero" (masks): F32/F64/I64 directly, other dtypes converted to
- * F64 first (exact for every integer and boolean type). */
-static dc_tensor *readable_mask(dc_tensor *m)
-{
-    if (m->dtype == DC_F32 || m->dtype == DC_F64 || m->dtype == DC_I64) return m;
-    return dc_to_dtype(m, DC_F64);
-}
-
-static inline bool is_set(const char *base, dc_dtype dtype, int64_t off)
-{
-    switch (dtype) {
-    case DC_F32: return ((const float *)base)[off] != 0; /* NaN counts as set, like torch */
-    case DC_F64: return ((const double *)base)[off] != 0;
-    default: return ((const int64_t *)base)[off] != 0;
-    }
-}
-
 /* Row-major walk over a shape with two operands' strides (s1 may be NULL): off[k] is operand
  * k's element offset at position pos. */
 typedef struct {
@@ -728,11 +711,7 @@ dc_tensor *dc_masked_select(dc_tensor *a, dc_tensor *mask)
     const int sn = dc__broadcast_shape(a->ndim, a->shape, mask->ndim, mask->shape, S, op);
     if (sn < 0) return NULL;
     size_t scope = dc_scope_begin();
-    dc_tensor *m = readable_mask(mask);
-    if (!m) {
-        dc_scope_end(scope);
-        return NULL;
-    }
+    dc_tensor *m = mask; /* any dtype: dc__load_truth reads each as nonzero or not */
     int64_t as[DC_MAX_DIMS], ms[DC_MAX_DIMS];
     dc__broadcast_strides(a, sn, S, as);
     dc__broadcast_strides(m, sn, S, ms);
@@ -741,7 +720,7 @@ dc_tensor *dc_masked_select(dc_tensor *a, dc_tensor *mask)
     odometer o;
     odo_init(&o, sn, S, ms, as);
     int64_t count = 0;
-    for (int64_t e = 0; e < total; e++, odo_next(&o)) count += is_set(mb, m->dtype, o.off[0]);
+    for (int64_t e = 0; e < total; e++, odo_next(&o)) count += dc__load_truth(mb, m->dtype, o.off[0]);
     dc_tensor *out = dc__alloc_result(a->dtype, 1, &count);
     if (!out) {
         dc_scope_end(scope);
@@ -752,7 +731,7 @@ dc_tensor *dc_masked_select(dc_tensor *a, dc_tensor *mask)
     const char *src = dc_data(a);
     odo_init(&o, sn, S, ms, as);
     for (int64_t e = 0, k = 0; e < total; e++, odo_next(&o))
-        if (is_set(mb, m->dtype, o.off[0]))
+        if (dc__load_truth(mb, m->dtype, o.off[0]))
             memcpy(dst + (size_t)k++ * esz, src + (size_t)o.off[1] * esz, esz);
     dc_node *node;
     int rc = dc__record(out, "masked_select", masked_select_backward, 1, &a, &node);
@@ -772,31 +751,25 @@ dc_tensor *dc_masked_select(dc_tensor *a, dc_tensor *mask)
 dc_tensor *dc_nonzero(dc_tensor *a)
 {
     DC_CHECK_TENSOR(a, "dc_nonzero");
-    size_t scope = dc_scope_begin();
-    dc_tensor *m = readable_mask(a);
-    if (!m) {
-        dc_scope_end(scope);
-        return NULL;
-    }
+    const dc_tensor *m = a;
     const int64_t total = dc_numel(m);
     const char *mb = dc_data(m);
     odometer o;
     odo_init(&o, m->ndim, m->shape, m->stride, NULL);
     int64_t count = 0;
-    for (int64_t e = 0; e < total; e++, odo_next(&o)) count += is_set(mb, m->dtype, o.off[0]);
+    for (int64_t e = 0; e < total; e++, odo_next(&o)) count += dc__load_truth(mb, m->dtype, o.off[0]);
     dc_tensor *out = dc__alloc_result(DC_I64, 2, (int64_t[]){count, m->ndim});
     if (out) {
         int64_t *pos = dc_data(out);
         odo_init(&o, m->ndim, m->shape, m->stride, NULL);
         for (int64_t e = 0; e < total; e++, odo_next(&o))
-            if (is_set(mb, m->dtype, o.off[0]))
+            if (dc__load_truth(mb, m->dtype, o.off[0]))
                 for (int d = 0; d < m->ndim; d++) *pos++ = o.pos[d];
     }
-    dc_scope_end(scope);
     return dc__publish(out);
 }
 
-/* ---- one_hot, bincount ------------------------------------------------------------------------ */
+/* ---- one_hot, bincount ----------------------------------------------------------------------- */
 
 /* The largest value of the contiguous I64 tensor c, after checking every value is >= 0 (an
  * error names the first negative one and its position); -1 for an empty tensor. */
@@ -847,8 +820,8 @@ dc_tensor *dc_one_hot(dc_tensor *a, int64_t num_classes)
             char pos[128];
             dc_scope_end(scope);
             return dc_error("%s: class value %lld at position %s is not below num_classes %lld",
-                            op, (long long)v[k], position_fmt(a->ndim, a->shape, k, pos, sizeof pos),
-                            (long long)C);
+                            op, (long long)v[k],
+                            position_fmt(a->ndim, a->shape, k, pos, sizeof pos), (long long)C);
         }
     int64_t shape[DC_MAX_DIMS];
     memcpy(shape, a->shape, (size_t)a->ndim * sizeof *shape);
