@@ -137,6 +137,27 @@ FN(h_cross_entropy, dc_cross_entropy(dc_mul(x[0], x[0]), targets_3(), NULL))
 FN(h_mse, dc_mse_loss(dc_tanh(x[0]), x[1], DC_REDUCE_MEAN))
 FN(h_clone_squeeze, dc_mul(dc_squeeze(dc_clone(dc_unsqueeze(x[0], 0)), 0), x[0]))
 
+FN(h_clamp, dc_mul(dc_clamp(x[0], -1.0, 1.2), x[0]))
+FN(h_clamp_tensor, dc_mul(dc_clamp_tensor(x[0], x[1], NULL), x[0]))
+FN(h_erf, dc_erf(x[0]))
+FN(h_erfc, dc_erfc(x[0]))
+FN(h_rounding, dc_mul(dc_add(dc_add(dc_sign(x[0]), dc_floor(x[0])), dc_add(dc_ceil(x[0]), dc_round(x[0]))), dc_mul(x[0], x[0])))
+FN(h_norm2, dc_norm(x[0], 2.0, 1, (int[]){1}, false))
+FN(h_norm3, dc_norm(x[0], 3.0, 0, NULL, false))
+FN(h_std, dc_std(x[0], 1, (int[]){1}, 1, true))
+FN(h_prod, dc_prod(x[0], 1, false))
+FN(h_cumsum, dc_mul(dc_cumsum(x[0], 1), x[0]))
+FN(h_cumprod, dc_cumprod(x[0], 1))
+FN(h_logsumexp, dc_logsumexp(x[0], 1, (int[]){1}, false))
+FN(h_cosine, dc_cosine_similarity(x[0], x[1], 1, 1e-8))
+FN(h_normalize, dc_normalize(x[0], 2.0, 1, 1e-12))
+FN(h_einsum, dc_einsum("ij,kj->ik", 2, (dc_tensor *[]){dc_tanh(x[0]), x[1]}))
+FN(h_pad_reflect, dc_mul(dc_pad(x[0], 2, (int64_t[]){2, 1}, DC_PAD_REFLECT, 0), dc_pad(x[0], 2, (int64_t[]){1, 2}, DC_PAD_CONSTANT, 0.5)))
+FN(h_flip_roll, dc_mul(dc_flip(x[0], 1, (int[]){1}), dc_roll(x[0], 1, (int64_t[]){1}, (int[]){0})))
+FN(h_repeat, dc_mul(dc_repeat(x[0], 2, (int64_t[]){2, 1}), dc_repeat(x[0], 2, (int64_t[]){2, 1})))
+FN(h_tril_diag, dc_mul(dc_tril(dc_mul(x[0], x[0]), 0), dc_expand(dc_unsqueeze(dc_diagonal(x[0], 0, 0, 1), 0), DC_SHAPE(4, 4))))
+FN(h_unfold_dim, dc_mul(dc_unfold_dim(x[0], 1, 2, 1), dc_unfold_dim(x[0], 1, 2, 1)))
+
 static const hvp_case hvp_cases[] = {
     {"tanh", h_tanh, 1, {{3, 4}}, false},
     {"sigmoid", h_sigmoid, 1, {{3, 4}}, false},
@@ -174,6 +195,26 @@ static const hvp_case hvp_cases[] = {
     {"cross_entropy", h_cross_entropy, 1, {{3, 4}}, false},
     {"mse_loss", h_mse, 2, {{3, 4}, {3, 4}}, false},
     {"clone_squeeze", h_clone_squeeze, 1, {{3, 4}}, false},
+    {"clamp", h_clamp, 1, {{3, 4}}, false},
+    {"clamp_tensor", h_clamp_tensor, 2, {{3, 4}, {0, 4}}, false},
+    {"erf", h_erf, 1, {{3, 4}}, false},
+    {"erfc", h_erfc, 1, {{3, 4}}, false},
+    {"sign_floor_ceil_round", h_rounding, 1, {{3, 4}}, false},
+    {"norm_p2", h_norm2, 1, {{3, 4}}, false},
+    {"norm_p3", h_norm3, 1, {{3, 4}}, false},
+    {"std", h_std, 1, {{3, 4}}, false},
+    {"prod", h_prod, 1, {{3, 4}}, false},
+    {"cumsum", h_cumsum, 1, {{3, 4}}, false},
+    {"cumprod", h_cumprod, 1, {{3, 4}}, false},
+    {"logsumexp", h_logsumexp, 1, {{3, 4}}, false},
+    {"cosine_similarity", h_cosine, 2, {{3, 4}, {3, 4}}, false},
+    {"normalize", h_normalize, 1, {{3, 4}}, false},
+    {"einsum", h_einsum, 2, {{3, 4}, {2, 4}}, false},
+    {"pad", h_pad_reflect, 1, {{3, 4}}, false},
+    {"flip_roll", h_flip_roll, 1, {{3, 4}}, false},
+    {"repeat", h_repeat, 1, {{3, 4}}, false},
+    {"tril_diagonal", h_tril_diag, 1, {{4, 4}}, false},
+    {"unfold_dim", h_unfold_dim, 1, {{3, 4}}, false},
 };
 
 TEST(test_hessian_vector_products_match_finite_differences)

@@ -44,10 +44,13 @@ const char *dc_grad_fn_name(const dc_tensor *t);
  * error. create_graph records the backward pass itself, so grads[i] can be differentiated
  * again: Hessian-vector products, gradient penalties, MAML, Newton steps. Every op on the
  * path must support it; those that do: the elementwise arithmetic (add, sub, mul, div, pow,
- * maximum, minimum, where), the unary math and activations except gelu (exact) and those
- * whose derivative is piecewise constant, matmul, linear, softmax, log_softmax, sum, mean,
- * var, views, cat, and custom functions not marked once_differentiable; any other op is
- * an error naming it. Returns 0, or -1 with grads[i] = NULL. */
+ * maximum, minimum, where, clamp), the unary math and activations except exact gelu (and
+ * sign/floor/ceil/round, erf/erfc), matmul, linear, einsum, softmax, log_softmax, sum, mean,
+ * var, std, prod, norm, logsumexp, cumsum, cumprod, cosine_similarity, normalize,
+ * gather, index_select (so cross-entropy), cat, pad, flip, roll, repeat, tril/triu, every
+ * view (also diagonal, unfold_dim), and custom functions not marked once_differentiable; any
+ * other op (convolutions, pooling, norms layers, attention, fused RNN cells, ...) is an
+ * error naming it. Returns 0, or -1 with grads[i] = NULL. */
 int dc_grad(int n_outputs, dc_tensor *const *outputs, dc_tensor *const *grad_outputs,
             int n_inputs, dc_tensor *const *inputs, dc_tensor **grads, bool create_graph);
 
