@@ -548,6 +548,8 @@ TEST(test_error_messages_start_with_the_public_function_name)
     PREFIX(dc_to_double_buffer(a, (double[1]){0}, 1) != 0, "dc_to_double_buffer: ");
     PREFIX(!dc_clone(NULL), "dc_clone: ");
     PREFIX(!dc_ones((dc_dtype)7, DC_SHAPE(1)), "dc_ones: ");
+    PREFIX(!dc_mse_loss(a, a, (dc_reduction)99), "dc_mse_loss: unknown reduction 99");
+    PREFIX(!dc_bce_loss(a, a, (dc_reduction)99), "dc_bce_loss: ");
 #undef PREFIX
     dc_clear_error();
 }

@@ -6,14 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static dc_tensor *reduce(dc_tensor *per_element, dc_reduction reduction)
+static dc_tensor *reduce(dc_tensor *per_element, dc_reduction reduction, const char *op)
 {
     switch (reduction) {
     case DC_REDUCE_MEAN: return dc_mean_all(per_element);
     case DC_REDUCE_SUM: return dc_sum_all(per_element);
     case DC_REDUCE_NONE: return dc__publish(dc_tensor_retain(per_element));
     }
-    return dc_error("loss: unknown reduction %d", (int)reduction);
+    return dc_error("%s: unknown reduction %d", op, (int)reduction);
 }
 
 dc_tensor *dc_mse_loss(dc_tensor *input, dc_tensor *target, dc_reduction reduction)
@@ -22,7 +22,7 @@ dc_tensor *dc_mse_loss(dc_tensor *input, dc_tensor *target, dc_reduction reducti
     DC_CHECK_TENSOR(target, "dc_mse_loss");
     size_t scope = dc_scope_begin();
     dc_tensor *diff = dc_sub(input, target);
-    return dc_scope_return(scope, reduce(dc_mul(diff, diff), reduction));
+    return dc_scope_return(scope, reduce(dc_mul(diff, diff), reduction, "dc_mse_loss"));
 }
 
 /* ---- Class-index losses --------------------------------------------------------------------- */
@@ -89,9 +89,10 @@ static int class_targets(const dc_tensor *scores, dc_tensor *target, int64_t ign
 }
 
 /* Per-position losses masked by `mask`; mean divides by the number of counted positions. */
-static dc_tensor *reduce_masked(dc_tensor *per, dc_tensor *mask, dc_reduction reduction)
+static dc_tensor *reduce_masked(dc_tensor *per, dc_tensor *mask, dc_reduction reduction,
+                                const char *op)
 {
-    if (reduction != DC_REDUCE_MEAN) return reduce(per, reduction);
+    if (reduction != DC_REDUCE_MEAN) return reduce(per, reduction, op);
     return dc_div(dc_sum_all(per), dc_sum_all(mask));
 }
 
@@ -117,7 +118,7 @@ static dc_tensor *class_loss(dc_tensor *scores, dc_tensor *target, const dc_ce_o
         dc_tensor *uniform = dc_mul(dc_mul_scalar(dc_sum(logp, 1, (int[]){1}, false), -1.0 / classes), mask);
         per = dc_add(dc_mul_scalar(per, 1 - o.label_smoothing), dc_mul_scalar(uniform, o.label_smoothing));
     }
-    return dc_scope_return(scope, per ? reduce_masked(per, mask, o.reduction) : NULL);
+    return dc_scope_return(scope, per ? reduce_masked(per, mask, o.reduction, op) : NULL);
 }
 
 dc_tensor *dc_cross_entropy(dc_tensor *logits, dc_tensor *target, const dc_ce_opts *opts)
@@ -154,7 +155,7 @@ dc_tensor *dc_bce_loss(dc_tensor *probs, dc_tensor *target, dc_reduction reducti
     dc_tensor *log_p = dc_maximum(dc_log(probs), floor);
     dc_tensor *log_1mp = dc_maximum(dc_log(dc_rsub_scalar(probs, 1.0)), floor);
     dc_tensor *per = dc_neg(dc_add(dc_mul(target, log_p), dc_mul(dc_rsub_scalar(target, 1.0), log_1mp)));
-    return dc_scope_return(scope, reduce(per, reduction));
+    return dc_scope_return(scope, reduce(per, reduction, "dc_bce_loss"));
 }
 
 /* (1 - t) x + log(1 + e^-x): stable for any x, gradient sigmoid(x) - t everywhere. */
@@ -166,7 +167,7 @@ dc_tensor *dc_bce_with_logits(dc_tensor *logits, dc_tensor *target, dc_reduction
     size_t scope = dc_scope_begin();
     dc_tensor *per = dc_add(dc_mul(dc_rsub_scalar(target, 1.0), logits),
                             dc_softplus(dc_neg(logits), 1.0, 20.0));
-    return dc_scope_return(scope, reduce(per, reduction));
+    return dc_scope_return(scope, reduce(per, reduction, "dc_bce_with_logits"));
 }
 
 /* ---- Metric learning and VAE ------------------------------------------------------------------- */
