@@ -407,31 +407,8 @@ dc_tensor *dc_normalize(dc_tensor *x, double p, int dim, double eps);
  * errors naming the problem and its position. */
 dc_tensor *dc_einsum(const char *equation, int n, dc_tensor *const *operands);
 
-
 /* ---- Shapes: padding, flips, repeats, splits, unfold/fold, triangles (src/ops/shape.c) - */
 /* (section of the shapes helper: keep additions inside it) */
-
-/* ---- Recurrent cells (src/ops/rnn.c; torch.nn.RNNCell / LSTMCell / GRUCell) ------------- */
-/* One step of a recurrent layer on x [B, I] with weights w_ih [G*H, I], w_hh [G*H, H] and
- * biases b_ih, b_hh [G*H] (each nullable), PyTorch's gate order and formulas (G = 1 for the
- * plain RNN, 4 for the LSTM: i, f, g, o; 3 for the GRU: r, z, n with
- * n = tanh(W_in x + b_in + r * (W_hn h + b_hn))). A NULL state h / c is zeros. */
-dc_tensor *dc_rnn_tanh_cell(dc_tensor *x, dc_tensor *h, dc_tensor *w_ih, dc_tensor *w_hh,
-                            dc_tensor *b_ih, dc_tensor *b_hh); /* tanh(...) -> h' [B, H] */
-dc_tensor *dc_rnn_relu_cell(dc_tensor *x, dc_tensor *h, dc_tensor *w_ih, dc_tensor *w_hh,
-                            dc_tensor *b_ih, dc_tensor *b_hh); /* relu(...) -> h' [B, H] */
-/* LSTMCell: returns [2, B, H] holding h' (index 0) and c' (index 1); dc_select them. */
-dc_tensor *dc_lstm_cell(dc_tensor *x, dc_tensor *h, dc_tensor *c, dc_tensor *w_ih,
-                        dc_tensor *w_hh, dc_tensor *b_ih, dc_tensor *b_hh);
-/* GRUCell -> h' [B, H]. */
-dc_tensor *dc_gru_cell(dc_tensor *x, dc_tensor *h, dc_tensor *w_ih, dc_tensor *w_hh,
-                       dc_tensor *b_ih, dc_tensor *b_hh);
-/* The pointwise part of an LSTM step as one op, from the gate pre-activations
- * gx = x W_ih^T + b_ih and gh = h W_hh^T + b_hh (both [B, 4H]; gh NULL = zeros) and c [B, H]
- * (NULL = zeros): [2, B, H] with h' = o tanh(c'), c' = f c + i g. */
-dc_tensor *dc_lstm_fused_cell(dc_tensor *gx, dc_tensor *gh, dc_tensor *c);
-/* The pointwise part of a GRU step: gx, gh [B, 3H] as above and h [B, H] -> h' [B, H]. */
-dc_tensor *dc_gru_fused_cell(dc_tensor *gx, dc_tensor *gh, dc_tensor *h);
 /* Copies unless marked "view" (a view shares t's storage, like dc_slice). Multi-output ops
  * (split, chunk, meshgrid) write new references into a caller's array `outs` and return
  * their count (-1 on error, nothing written): each outs[k] is owned like any op result (by
