@@ -158,6 +158,24 @@ FN(h_repeat, dc_mul(dc_repeat(x[0], 2, (int64_t[]){2, 1}), dc_repeat(x[0], 2, (i
 FN(h_tril_diag, dc_mul(dc_tril(dc_mul(x[0], x[0]), 0), dc_expand(dc_unsqueeze(dc_diagonal(x[0], 0, 0, 1), 0), DC_SHAPE(4, 4))))
 FN(h_unfold_dim, dc_mul(dc_unfold_dim(x[0], 1, 2, 1), dc_unfold_dim(x[0], 1, 2, 1)))
 
+static dc_tensor *idx_rows(void) { return dc_from_buffer(DC_I64, DC_SHAPE(2, 4), (int64_t[]){0, 2, 1, 0, 2, 2, 0, 1}); }
+static dc_tensor *idx_1d(void) { return dc_from_buffer(DC_I64, DC_SHAPE(3), (int64_t[]){2, 0, 2}); }
+static dc_tensor *sorted_values(dc_tensor *a, bool top)
+{
+    dc_tensor *v = NULL;
+    if (top) dc_topk(a, 2, 1, true, true, &v, NULL);
+    else dc_sort(a, 1, false, &v, NULL);
+    return v;
+}
+FN(h_scatter_add, dc_mul(dc_scatter_add(x[0], 0, idx_rows(), x[1]), x[0]))
+FN(h_scatter, dc_tanh(dc_scatter(x[0], 0, dc_from_buffer(DC_I64, DC_SHAPE(1, 4), (int64_t[]){2, 0, 1, 2}), x[1])))
+FN(h_index_add, dc_mul(dc_index_add(x[0], 0, idx_1d(), x[1], 0.5), x[0]))
+FN(h_index_put, dc_tanh(dc_index_put(x[0], (dc_tensor *[]){idx_1d()}, 1, dc_mul(x[1], x[1]), true)))
+FN(h_index, dc_mul(dc_index(x[0], (dc_tensor *[]){idx_1d()}, 1), dc_index(x[0], (dc_tensor *[]){idx_1d()}, 1)))
+FN(h_masked_select, dc_tanh(dc_masked_select(dc_mul(x[0], x[0]), dc_gt(x[0], dc_zeros_like(x[0])))))
+FN(h_sort, dc_mul(sorted_values(x[0], false), sorted_values(x[0], false)))
+FN(h_topk, dc_exp(sorted_values(dc_mul(x[0], x[0]), true)))
+
 static const hvp_case hvp_cases[] = {
     {"tanh", h_tanh, 1, {{3, 4}}, false},
     {"sigmoid", h_sigmoid, 1, {{3, 4}}, false},
@@ -215,6 +233,14 @@ static const hvp_case hvp_cases[] = {
     {"repeat", h_repeat, 1, {{3, 4}}, false},
     {"tril_diagonal", h_tril_diag, 1, {{4, 4}}, false},
     {"unfold_dim", h_unfold_dim, 1, {{3, 4}}, false},
+    {"scatter_add", h_scatter_add, 2, {{3, 4}, {2, 4}}, false},
+    {"scatter", h_scatter, 2, {{3, 4}, {2, 4}}, false},
+    {"index_add", h_index_add, 2, {{3, 4}, {3, 4}}, false},
+    {"index_put", h_index_put, 2, {{3, 4}, {3, 4}}, false},
+    {"index", h_index, 1, {{3, 4}}, false},
+    {"masked_select", h_masked_select, 1, {{3, 4}}, false},
+    {"sort", h_sort, 1, {{3, 4}}, false},
+    {"topk", h_topk, 1, {{3, 4}}, false},
 };
 
 TEST(test_hessian_vector_products_match_finite_differences)

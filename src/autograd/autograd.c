@@ -471,15 +471,16 @@ static int accumulate(slot *s, dc_tensor *g, const char *op, bool create_graph)
  * records a correct graph of its gradient (audited: it uses only differentiable ops on
  * node->inputs / the saved inputs and output, or has a create_graph branch). Sorted. */
 static const char *const higher_order_ops[] = {
-    "abs", "add", "cat", "ceil", "clamp", "clamp_tensor", "clone", "contiguous", "cos",
-    "cumprod", "cumsum", "cumsum_reverse", "diagonal", "diagonal_backward", "div", "erf",
-    "erfc", "exp", "expand", "flatten", "flip", "floor", "gather", "gather_backward",
-    "gelu_tanh", "index_select", "index_select_backward", "leaky_relu", "linear", "log",
-    "log_softmax", "matmul", "maximum", "mean", "minimum", "mul", "narrow", "neg", "norm",
-    "pad", "pad_backward", "permute", "pow", "prod", "relu", "repeat", "reshape", "roll",
-    "round", "select", "sigmoid", "sign", "silu", "sin", "slice", "slice_backward", "softmax",
-    "softplus", "sqrt", "squeeze", "std", "sub", "sum", "tanh", "to_dtype", "transpose",
-    "tril", "triu", "unfold_dim", "unfold_dim_backward", "unsqueeze", "var", "view", "where",
+    "abs", "add", "cat", "ceil", "clamp", "clamp_tensor", "clone", "contiguous", "cos", "cumprod",
+    "cumsum", "cumsum_reverse", "diagonal", "diagonal_backward", "div", "erf", "erfc", "exp",
+    "expand", "flatten", "flip", "floor", "gather", "gather_backward", "gelu_tanh", "index",
+    "index_add", "index_put", "index_select", "index_select_backward", "leaky_relu", "linear",
+    "log", "log_softmax", "masked_select", "matmul", "maximum", "mean", "minimum", "mul", "narrow",
+    "neg", "norm", "pad", "pad_backward", "permute", "pow", "prod", "relu", "repeat", "reshape",
+    "roll", "round", "scatter", "scatter_add", "scatter_value", "select", "sigmoid", "sign",
+    "silu", "sin", "slice", "slice_backward", "softmax", "softplus", "sort", "sqrt", "squeeze",
+    "std", "sub", "sum", "tanh", "to_dtype", "topk", "transpose", "tril", "triu", "unfold_dim",
+    "unfold_dim_backward", "unsqueeze", "var", "view", "where",
 };
 
 static bool supports_higher_order(const dc_node *node)
