@@ -634,6 +634,10 @@ int64_t dc_numel(const dc_tensor *t) { return t ? dc__shape_numel(t->ndim, t->sh
 
 bool dc_is_contiguous(const dc_tensor *t)
 {
+    /* no elements: contiguous whatever the strides (as torch), which is what a new tensor of
+     * shape [3, 0, 5] gets from dc__contiguous_strides (a 0 dim counts as 1 there) */
+    for (int d = 0; d < t->ndim; d++)
+        if (t->shape[d] == 0) return true;
     int64_t expect = 1;
     for (int d = t->ndim - 1; d >= 0; d--) {
         if (t->shape[d] == 1) continue;

@@ -308,7 +308,7 @@ static dc_tokenizer *bpe_from_merges(const int32_t *merges, int64_t n, const cha
     tok->vocab_size = 256 + n;
     tok->merges = malloc((size_t)(2 * n + 1) * sizeof *tok->merges);
     if (!tok->merges) goto oom;
-    memcpy(tok->merges, merges, (size_t)(2 * n) * sizeof *merges);
+    if (n > 0) memcpy(tok->merges, merges, (size_t)(2 * n) * sizeof *merges); /* NULL if none */
     int64_t bad = -1;
     int rc = build_token_bytes(tok, &bad);
     if (rc == -2) {
