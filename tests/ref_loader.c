@@ -184,3 +184,19 @@ void ref_compare(const char *what, const dc_tensor *got, const ref_tensor *want)
 {
     ref_compare_tol(what, got, want, 1e-5, 1e-6);
 }
+
+bool ref_open(ref_chain *c, const char *path)
+{
+    *c = (ref_chain){.path = path};
+    char err[512];
+    if (ref_load(c, err, sizeof err) == 0) return true;
+    dc_test_fail(__FILE__, __LINE__, "%s", err);
+    ref_free(c);
+    return false;
+}
+
+const char *ref_case_name(char *buf, size_t size, const char *case_name, const char *name)
+{
+    snprintf(buf, size, "%s.%s", case_name, name);
+    return buf;
+}

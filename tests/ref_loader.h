@@ -32,6 +32,11 @@ typedef struct {
  * is missing) into err and return -1. Call ref_free in both cases. */
 int ref_load(ref_chain *c, char *err, size_t err_size);
 void ref_free(ref_chain *c);
+/* In a test: load `path` into *c (reset first); on failure record a test failure with the
+ * reason, free c and return false. */
+bool ref_open(ref_chain *c, const char *path);
+/* "<case>.<name>": the entry names of files that hold several cases. */
+const char *ref_case_name(char *buf, size_t size, const char *case_name, const char *name);
 /* The entry with this role and name (and its position in *index if not NULL), or NULL. */
 ref_tensor *ref_find(ref_chain *c, const char *role, const char *name, int *index);
 /* A new deepc tensor (f32 or i64) with the entry's shape and values. */

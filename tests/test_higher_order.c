@@ -292,16 +292,6 @@ static void check_out(ref_chain *c, const char *name, dc_tensor *got)
     ref_compare_tol(what, got, want, 1e-4, 1e-5);
 }
 
-static bool open_ref(ref_chain *c, const char *path)
-{
-    *c = (ref_chain){.path = path};
-    char err[512];
-    if (ref_load(c, err, sizeof err) == 0) return true;
-    dc_test_fail(__FILE__, __LINE__, "%s", err);
-    ref_free(c);
-    return false;
-}
-
 /* One-element tensor L -> grads of L w.r.t. xs, recorded. */
 static int grads_of(dc_tensor *loss, int n, dc_tensor *const *xs, dc_tensor **g, bool create)
 {
@@ -311,7 +301,7 @@ static int grads_of(dc_tensor *loss, int n, dc_tensor *const *xs, dc_tensor **g,
 TEST(test_tanh_higher_derivatives_match_torch)
 {
     ref_chain c;
-    if (!open_ref(&c, "ref/higher_order_tanh_derivatives.txt")) return;
+    if (!ref_open(&c, "ref/higher_order_tanh_derivatives.txt")) return;
     dc_tensor *x = ref_param(&c, "x"), *d1 = NULL, *d2 = NULL, *d3 = NULL;
     if (grads_of(dc_sum_all(dc_tanh(x)), 1, &x, &d1, true) == 0 &&
         grads_of(dc_sum_all(d1), 1, &x, &d2, true) == 0)
@@ -326,7 +316,7 @@ TEST(test_tanh_higher_derivatives_match_torch)
 TEST(test_softmax_hessian_vector_products_match_torch)
 {
     ref_chain c;
-    if (!open_ref(&c, "ref/higher_order_softmax_hvp.txt")) return;
+    if (!ref_open(&c, "ref/higher_order_softmax_hvp.txt")) return;
     dc_tensor *x = ref_param(&c, "x"), *w = ref_get(&c, "const", "w"), *v = ref_get(&c, "const", "v");
     dc_tensor *g = NULL, *hv = NULL, *lg = NULL, *lhv = NULL;
     if (grads_of(dc_sum_all(dc_mul(dc_softmax(x, 1), w)), 1, &x, &g, true) == 0)
@@ -343,7 +333,7 @@ TEST(test_softmax_hessian_vector_products_match_torch)
 TEST(test_mlp_hessian_vector_product_matches_torch)
 {
     ref_chain c;
-    if (!open_ref(&c, "ref/higher_order_mlp_hvp.txt")) return;
+    if (!ref_open(&c, "ref/higher_order_mlp_hvp.txt")) return;
     static const char *const names[] = {"w1", "b1", "w2", "b2", "w3", "b3"};
     dc_tensor *p[6], *v[6], *g[6] = {0}, *hv[6] = {0};
     for (int i = 0; i < 6; i++) {
@@ -379,7 +369,7 @@ TEST(test_mlp_hessian_vector_product_matches_torch)
 TEST(test_gradient_penalty_backward_matches_torch)
 {
     ref_chain c;
-    if (!open_ref(&c, "ref/higher_order_gradient_penalty.txt")) return;
+    if (!ref_open(&c, "ref/higher_order_gradient_penalty.txt")) return;
     dc_tensor *x = ref_param(&c, "x"), *w1 = ref_param(&c, "w1"), *b1 = ref_param(&c, "b1"),
               *w2 = ref_param(&c, "w2"), *gx = NULL;
     dc_tensor *critic = dc_linear(dc_softplus(dc_linear(x, w1, b1), 1.0, 20.0), w2, NULL);

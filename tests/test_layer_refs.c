@@ -11,16 +11,6 @@
 
 #define LAYER_REFS "ref/layer_refs.txt"
 
-static bool load(ref_chain *c)
-{
-    char err[512];
-    c->path = LAYER_REFS;
-    if (ref_load(c, err, sizeof err) == 0) return true;
-    dc_test_fail(__FILE__, __LINE__, "%s", err);
-    ref_free(c);
-    return false;
-}
-
 /* Compare got with the entry (role, "<case>.<name>"). */
 static void expect(ref_chain *c, const char *role, const char *case_name, const char *name,
                    const dc_tensor *got)
@@ -63,7 +53,7 @@ static void check_case(const char *case_name, dc_module *m, int n_inputs,
     if (!fn) fn = module_forward, n_inputs = 1, input_names = just_x;
     ref_chain c = {0};
     dc_tensor_list params = {0};
-    if (!load(&c)) {
+    if (!ref_open(&c, LAYER_REFS)) {
         dc_module_free(m);
         return;
     }
@@ -183,7 +173,7 @@ TEST(test_lenet_sequential_matches_torch_and_its_state_dict)
      * file (recorded in state_dict order, before the input x) at an increasing position */
     ref_chain c = {0};
     dc_tensor_list params = {0};
-    if (load(&c)) {
+    if (ref_open(&c, LAYER_REFS)) {
         CHECK(dc_module_parameters(net, &params) == 0);
         int previous = -1, in_file = 0;
         for (int i = 0; i < c.n; i++)

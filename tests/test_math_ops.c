@@ -181,20 +181,10 @@ static void check_case(ref_chain *c, const char *name, int n_inputs, math_fn fn,
     dc_scope_end(scope);
 }
 
-static bool load(ref_chain *c)
-{
-    char err[512];
-    c->path = MATH_REFS;
-    if (ref_load(c, err, sizeof err) == 0) return true;
-    dc_test_fail(__FILE__, __LINE__, "%s", err);
-    ref_free(c);
-    return false;
-}
-
 static void check_cases(const math_case *cases, size_t n)
 {
     ref_chain c = {0};
-    if (!load(&c)) return;
+    if (!ref_open(&c, MATH_REFS)) return;
     for (size_t i = 0; i < n; i++) check_case(&c, cases[i].name, cases[i].n_inputs, cases[i].fn, NULL);
     ref_free(&c);
 }
@@ -267,7 +257,7 @@ TEST(test_cosine_similarity_and_normalize_match_torch_1_13)
 TEST(test_einsum_equations_match_torch)
 {
     ref_chain c = {0};
-    if (!load(&c)) return;
+    if (!ref_open(&c, MATH_REFS)) return;
     for (size_t i = 0; i < sizeof einsum_cases / sizeof *einsum_cases; i++)
         check_case(&c, einsum_cases[i].name, einsum_cases[i].n, NULL, einsum_cases[i].equation);
     ref_free(&c);

@@ -13,28 +13,11 @@
 
 #define NN_REFS "ref/nn_refs.txt"
 
-static bool load(ref_chain *c)
-{
-    char err[512];
-    c->path = NN_REFS;
-    if (ref_load(c, err, sizeof err) == 0) return true;
-    dc_test_fail(__FILE__, __LINE__, "%s", err);
-    ref_free(c);
-    return false;
-}
-
-/* "<case>.<name>" */
-static const char *full_name(char *buf, size_t size, const char *case_name, const char *name)
-{
-    snprintf(buf, size, "%s.%s", case_name, name);
-    return buf;
-}
-
 /* The case's input `name` as a leaf that requires grad. */
 static dc_tensor *input(ref_chain *c, const char *case_name, const char *name)
 {
     char full[96];
-    return dc_requires_grad(ref_get(c, "param", full_name(full, sizeof full, case_name, name)),
+    return dc_requires_grad(ref_get(c, "param", ref_case_name(full, sizeof full, case_name, name)),
                             true);
 }
 
@@ -43,7 +26,7 @@ static void expect(ref_chain *c, const char *role, const char *case_name, const 
                    const dc_tensor *got)
 {
     char full[96], what[160];
-    full_name(full, sizeof full, case_name, name);
+    ref_case_name(full, sizeof full, case_name, name);
     snprintf(what, sizeof what, "%s: %s %s", c->path, role, full);
     ref_compare(what, got, ref_find(c, role, full, NULL));
 }
@@ -52,7 +35,7 @@ static void expect(ref_chain *c, const char *role, const char *case_name, const 
 static void backprop(ref_chain *c, const char *case_name, const char *name, dc_tensor *y)
 {
     char full[96];
-    dc_tensor *seed = ref_get(c, "seed", full_name(full, sizeof full, case_name, name));
+    dc_tensor *seed = ref_get(c, "seed", ref_case_name(full, sizeof full, case_name, name));
     if (!y || !seed || dc_backward_with(y, seed) != 0)
         dc_test_fail(__FILE__, __LINE__, "%s: backward from %s failed: %s", c->path, full,
                      dc_last_error());
@@ -63,7 +46,7 @@ static void set_param(ref_chain *c, const char *case_name, dc_module *m, const c
 {
     char full[96];
     dc_tensor *dst = dc_module_param(m, param);
-    dc_tensor *src = ref_get(c, "param", full_name(full, sizeof full, case_name, param));
+    dc_tensor *src = ref_get(c, "param", ref_case_name(full, sizeof full, case_name, param));
     if (!dst || !src || dc_copy_(dst, src) != 0)
         dc_test_fail(__FILE__, __LINE__, "%s: cannot set %s: %s", c->path, full, dc_last_error());
 }
@@ -74,7 +57,7 @@ static void check_simple_module(const char *case_name, dc_module *m)
 {
     ref_chain c = {0};
     if (!m) dc_test_fail(__FILE__, __LINE__, "%s: no module: %s", case_name, dc_last_error());
-    if (!m || !load(&c)) {
+    if (!m || !ref_open(&c, NN_REFS)) {
         dc_module_free(m);
         return;
     }
@@ -100,7 +83,7 @@ TEST(test_layer_norm_matches_torch)
 TEST(test_layer_norm_without_affine_matches_torch)
 {
     ref_chain c = {0};
-    if (!load(&c)) return;
+    if (!ref_open(&c, NN_REFS)) return;
     dc_tensor *x = input(&c, "layer_norm_no_affine", "x");
     dc_tensor *y = dc_layer_norm(x, 1, NULL, NULL, 1e-3);
     expect(&c, "out", "layer_norm_no_affine", "y", y);
@@ -120,7 +103,7 @@ TEST(test_rms_norm_matches_torch_formula)
     check_simple_module("rms_norm", dc_rms_norm_new(1, (int64_t[]){8}, 1e-6, true));
     /* eps = None (-1): float32's machine epsilon; no weight */
     ref_chain c = {0};
-    if (!load(&c)) return;
+    if (!ref_open(&c, NN_REFS)) return;
     dc_module *m = dc_rms_norm_new(2, (int64_t[]){3, 4}, -1, false);
     dc_tensor *x = input(&c, "rms_norm_2d_default_eps", "x");
     dc_tensor *y = m ? dc_forward(m, x) : NULL;
@@ -137,7 +120,7 @@ static void check_batch_norm(const char *case_name, dc_module *bn)
 {
     ref_chain c = {0};
     if (!bn) dc_test_fail(__FILE__, __LINE__, "%s: no module: %s", case_name, dc_last_error());
-    if (!bn || !load(&c)) {
+    if (!bn || !ref_open(&c, NN_REFS)) {
         dc_module_free(bn);
         return;
     }
@@ -184,7 +167,7 @@ TEST(test_batch_norm2d_two_steps_then_eval_match_torch)
 TEST(test_embedding_matches_torch)
 {
     ref_chain c = {0};
-    if (!load(&c)) return;
+    if (!ref_open(&c, NN_REFS)) return;
     dc_module *emb = dc_embedding_new(10, 4, NULL);
     REQUIRE(emb);
     set_param(&c, "embedding", emb, "weight");
@@ -199,7 +182,7 @@ TEST(test_embedding_matches_torch)
 TEST(test_positional_encodings_match_torch)
 {
     ref_chain c = {0};
-    if (!load(&c)) return;
+    if (!ref_open(&c, NN_REFS)) return;
     dc_module *learned = dc_learned_positional_encoding_new(8, 6, NULL);
     REQUIRE(learned);
     set_param(&c, "learned_positions", learned, "weight");

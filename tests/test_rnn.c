@@ -14,27 +14,11 @@
 
 #define RNN_REFS "ref/rnn_refs.txt"
 
-static bool load(ref_chain *c)
-{
-    char err[512];
-    c->path = RNN_REFS;
-    if (ref_load(c, err, sizeof err) == 0) return true;
-    dc_test_fail(__FILE__, __LINE__, "%s", err);
-    ref_free(c);
-    return false;
-}
-
-static const char *full_name(char *buf, size_t size, const char *case_name, const char *name)
-{
-    snprintf(buf, size, "%s.%s", case_name, name);
-    return buf;
-}
-
 /* The case's float input `name` as a leaf that requires grad (NULL if absent). */
 static dc_tensor *input(ref_chain *c, const char *case_name, const char *name)
 {
     char full[128];
-    full_name(full, sizeof full, case_name, name);
+    ref_case_name(full, sizeof full, case_name, name);
     if (!ref_find(c, "param", full, NULL)) return NULL;
     return dc_requires_grad(ref_get(c, "param", full), true);
 }
@@ -42,7 +26,7 @@ static dc_tensor *input(ref_chain *c, const char *case_name, const char *name)
 static dc_tensor *constant(ref_chain *c, const char *case_name, const char *name)
 {
     char full[128];
-    full_name(full, sizeof full, case_name, name);
+    ref_case_name(full, sizeof full, case_name, name);
     return ref_find(c, "const", full, NULL) ? ref_get(c, "const", full) : NULL;
 }
 
@@ -50,7 +34,7 @@ static void expect(ref_chain *c, const char *role, const char *case_name, const 
                    const dc_tensor *got)
 {
     char full[128], what[192];
-    full_name(full, sizeof full, case_name, name);
+    ref_case_name(full, sizeof full, case_name, name);
     snprintf(what, sizeof what, "%s: %s %s", c->path, role, full);
     ref_tensor *want = ref_find(c, role, full, NULL);
     if (!want) {
@@ -65,7 +49,7 @@ static void add_seeded(ref_chain *c, const char *case_name, const char *name, dc
                        dc_tensor **loss)
 {
     char full[128];
-    dc_tensor *seed = ref_get(c, "seed", full_name(full, sizeof full, case_name, name));
+    dc_tensor *seed = ref_get(c, "seed", ref_case_name(full, sizeof full, case_name, name));
     dc_tensor *term = dc_sum_all(dc_mul(y, seed));
     *loss = *loss ? dc_add(*loss, term) : term;
 }
@@ -80,7 +64,7 @@ static void set_params(ref_chain *c, const char *case_name, dc_module *m)
     }
     for (int i = 0; i < list.n; i++) {
         char full[128];
-        dc_tensor *src = ref_get(c, "param", full_name(full, sizeof full, case_name, list.names[i]));
+        dc_tensor *src = ref_get(c, "param", ref_case_name(full, sizeof full, case_name, list.names[i]));
         if (!src || dc_copy_(list.tensors[i], src) != 0)
             dc_test_fail(__FILE__, __LINE__, "%s: cannot set %s: %s", c->path, full, dc_last_error());
     }
@@ -103,7 +87,7 @@ static void expect_param_grads(ref_chain *c, const char *case_name, dc_module *m
 static void check_sequence(const char *case_name, dc_rnn_mode mode, dc_rnn_opts opts)
 {
     ref_chain c = {0};
-    if (!load(&c)) return;
+    if (!ref_open(&c, RNN_REFS)) return;
     dc_module *m = dc_rnn_new(mode, 3, 4, opts, NULL);
     if (!m) {
         dc_test_fail(__FILE__, __LINE__, "%s: no module: %s", case_name, dc_last_error());
@@ -173,7 +157,7 @@ TEST(test_rnn_tanh_and_relu_match_torch)
 static void check_cell(const char *case_name, dc_rnn_mode mode)
 {
     ref_chain c = {0};
-    if (!load(&c)) return;
+    if (!ref_open(&c, RNN_REFS)) return;
     dc_module *m = dc_rnn_cell_new(mode, 3, 4, true, NULL);
     REQUIRE(m);
     set_params(&c, case_name, m);
@@ -214,7 +198,7 @@ static void check_attention(const char *case_name, dc_seq_attention_kind kind, i
                             int64_t dk)
 {
     ref_chain c = {0};
-    if (!load(&c)) return;
+    if (!ref_open(&c, RNN_REFS)) return;
     dc_module *m = dc_seq_attention_new(kind, dq, dk, 6, NULL);
     REQUIRE(m);
     set_params(&c, case_name, m);
@@ -249,7 +233,7 @@ TEST(test_sequence_attention_with_mask_matches_torch_formulas)
 TEST(test_lstm_state_dict_written_by_torch_loads_by_name)
 {
     ref_chain c = {0};
-    if (!load(&c)) return;
+    if (!ref_open(&c, RNN_REFS)) return;
     dc_rnn_opts o = opts_of(2, true, true, true);
     dc_module *m = dc_rnn_new(DC_RNN_LSTM, 3, 4, o, NULL);
     REQUIRE(m);

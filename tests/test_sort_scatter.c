@@ -14,34 +14,18 @@
 
 /* ---- Reference file helpers ------------------------------------------------------------ */
 
-static bool load(ref_chain *c)
-{
-    char err[512];
-    c->path = SORTING_REFS;
-    if (ref_load(c, err, sizeof err) == 0) return true;
-    dc_test_fail(__FILE__, __LINE__, "%s", err);
-    ref_free(c);
-    return false;
-}
-
-static const char *full_name(char *buf, size_t size, const char *case_name, const char *name)
-{
-    snprintf(buf, size, "%s.%s", case_name, name);
-    return buf;
-}
-
 /* The case's input (role param: a leaf that requires grad; const: a plain tensor). */
 static dc_tensor *param(ref_chain *c, const char *case_name, const char *name)
 {
     char full[96];
-    return dc_requires_grad(ref_get(c, "param", full_name(full, sizeof full, case_name, name)),
+    return dc_requires_grad(ref_get(c, "param", ref_case_name(full, sizeof full, case_name, name)),
                             true);
 }
 
 static dc_tensor *cnst(ref_chain *c, const char *case_name, const char *name)
 {
     char full[96];
-    return ref_get(c, "const", full_name(full, sizeof full, case_name, name));
+    return ref_get(c, "const", ref_case_name(full, sizeof full, case_name, name));
 }
 
 /* Compare got with (role, <case>.name): float values within ref_compare's tolerance. */
@@ -49,7 +33,7 @@ static void expect(ref_chain *c, const char *role, const char *case_name, const 
                    const dc_tensor *got)
 {
     char full[96], what[160];
-    full_name(full, sizeof full, case_name, name);
+    ref_case_name(full, sizeof full, case_name, name);
     snprintf(what, sizeof what, "%s: %s %s", c->path, role, full);
     ref_compare(what, got, ref_find(c, role, full, NULL));
 }
@@ -60,7 +44,7 @@ static void expect_exact(ref_chain *c, const char *case_name, const char *name,
                          const dc_tensor *got)
 {
     char full[96], sa[96], sb[96];
-    full_name(full, sizeof full, case_name, name);
+    ref_case_name(full, sizeof full, case_name, name);
     const ref_tensor *want = ref_find(c, "out", full, NULL);
     if (!want || !got) {
         dc_test_fail(__FILE__, __LINE__, "%s: out %s: %s", c->path, full,
@@ -93,7 +77,7 @@ static void backprop(ref_chain *c, const char *case_name, const char *const *nam
     dc_tensor *loss = NULL;
     for (int k = 0; names[k]; k++) {
         char full[96];
-        dc_tensor *seed = ref_get(c, "seed", full_name(full, sizeof full, case_name, names[k]));
+        dc_tensor *seed = ref_get(c, "seed", ref_case_name(full, sizeof full, case_name, names[k]));
         dc_tensor *term = dc_sum_all(dc_mul(outs[k], seed));
         loss = loss ? dc_add(loss, term) : term;
     }
@@ -117,7 +101,7 @@ static void expect_grad(ref_chain *c, const char *case_name, const char *name,
 TEST(test_sort_is_stable_with_ties_like_torch)
 {
     ref_chain c = {0};
-    if (!load(&c)) return;
+    if (!ref_open(&c, SORTING_REFS)) return;
     const char *k = "sort_ties";
     dc_tensor *x = param(&c, k, "x");
     dc_tensor *v1, *i1, *v2, *i2, *v3, *i3;
@@ -140,7 +124,7 @@ TEST(test_sort_is_stable_with_ties_like_torch)
 TEST(test_sort_topk_min_put_nan_last_like_torch)
 {
     ref_chain c = {0};
-    if (!load(&c)) return;
+    if (!ref_open(&c, SORTING_REFS)) return;
     const char *k = "sort_nan";
     dc_tensor *x = param(&c, k, "x");
     dc_tensor *v, *i;
@@ -161,7 +145,7 @@ TEST(test_sort_topk_min_put_nan_last_like_torch)
 TEST(test_topk_largest_and_smallest_match_torch)
 {
     ref_chain c = {0};
-    if (!load(&c)) return;
+    if (!ref_open(&c, SORTING_REFS)) return;
     const char *k = "topk";
     dc_tensor *x = param(&c, k, "x");
     dc_tensor *v1, *i1, *v2, *i2;
@@ -180,7 +164,7 @@ TEST(test_topk_largest_and_smallest_match_torch)
 TEST(test_min_argmin_pick_the_first_tie_like_torch)
 {
     ref_chain c = {0};
-    if (!load(&c)) return;
+    if (!ref_open(&c, SORTING_REFS)) return;
     const char *k = "min_argmin";
     dc_tensor *x = param(&c, k, "x");
     dc_tensor *v = dc_min(x, 1, false);
@@ -195,7 +179,7 @@ TEST(test_min_argmin_pick_the_first_tie_like_torch)
 TEST(test_scatter_src_and_value_match_torch)
 {
     ref_chain c = {0};
-    if (!load(&c)) return;
+    if (!ref_open(&c, SORTING_REFS)) return;
     const char *k = "scatter";
     dc_tensor *a = param(&c, k, "a"), *src = param(&c, k, "src");
     dc_tensor *y1 = dc_scatter(a, 1, cnst(&c, k, "index"), src);
@@ -211,7 +195,7 @@ TEST(test_scatter_src_and_value_match_torch)
 TEST(test_scatter_add_accumulates_repeated_indices_like_torch)
 {
     ref_chain c = {0};
-    if (!load(&c)) return;
+    if (!ref_open(&c, SORTING_REFS)) return;
     const char *k = "scatter_add";
     dc_tensor *a = param(&c, k, "a"), *src = param(&c, k, "src");
     dc_tensor *b = param(&c, k, "b"), *srcb = param(&c, k, "srcb");
@@ -230,7 +214,7 @@ TEST(test_scatter_add_accumulates_repeated_indices_like_torch)
 TEST(test_index_add_accumulates_repeated_indices_like_torch)
 {
     ref_chain c = {0};
-    if (!load(&c)) return;
+    if (!ref_open(&c, SORTING_REFS)) return;
     const char *k = "index_add";
     dc_tensor *a = param(&c, k, "a"), *source = param(&c, k, "source");
     dc_tensor *y = dc_index_add(a, 1, cnst(&c, k, "index"), source, -2.5);
@@ -244,7 +228,7 @@ TEST(test_index_add_accumulates_repeated_indices_like_torch)
 TEST(test_index_put_accumulate_overwrite_and_index_match_torch)
 {
     ref_chain c = {0};
-    if (!load(&c)) return;
+    if (!ref_open(&c, SORTING_REFS)) return;
     const char *k = "index_put";
     dc_tensor *a = param(&c, k, "a"), *v = param(&c, k, "v"), *w = param(&c, k, "w");
     dc_tensor *i01[2] = {cnst(&c, k, "i0"), cnst(&c, k, "i1")};
@@ -266,7 +250,7 @@ TEST(test_index_put_accumulate_overwrite_and_index_match_torch)
 TEST(test_masked_select_and_nonzero_match_torch)
 {
     ref_chain c = {0};
-    if (!load(&c)) return;
+    if (!ref_open(&c, SORTING_REFS)) return;
     const char *k = "masked_select";
     dc_tensor *a = param(&c, k, "a");
     dc_tensor *y = dc_masked_select(a, cnst(&c, k, "mask"));
@@ -280,7 +264,7 @@ TEST(test_masked_select_and_nonzero_match_torch)
 TEST(test_unique_values_inverse_counts_match_torch)
 {
     ref_chain c = {0};
-    if (!load(&c)) return;
+    if (!ref_open(&c, SORTING_REFS)) return;
     const char *k = "unique";
     dc_tensor *u, *inv, *cnt;
     REQUIRE(dc_unique(cnst(&c, k, "x"), &u, &inv, &cnt) == 0);
@@ -301,7 +285,7 @@ TEST(test_unique_values_inverse_counts_match_torch)
 TEST(test_one_hot_and_bincount_match_torch)
 {
     ref_chain c = {0};
-    if (!load(&c)) return;
+    if (!ref_open(&c, SORTING_REFS)) return;
     const char *k = "counting";
     dc_tensor *x = cnst(&c, k, "x"), *b = cnst(&c, k, "b");
     expect_exact(&c, k, "one_hot_7", dc_one_hot(x, 7));
@@ -315,7 +299,7 @@ TEST(test_one_hot_and_bincount_match_torch)
 TEST(test_searchsorted_left_right_batched_match_torch)
 {
     ref_chain c = {0};
-    if (!load(&c)) return;
+    if (!ref_open(&c, SORTING_REFS)) return;
     const char *k = "searchsorted";
     dc_tensor *bounds = cnst(&c, k, "bounds"), *values = cnst(&c, k, "values");
     expect_exact(&c, k, "left", dc_searchsorted(bounds, values, false));
