@@ -155,6 +155,17 @@ void dc__hooks_free(struct dc_hook_list *hooks);
 /* The grad-mode flag for the current thread. */
 extern _Thread_local bool dc__grad_enabled;
 
+/* Element offset of linear index idx over (n, size, stride), the last dim fastest. */
+static inline int64_t dc__unravel(int n, const int64_t *size, const int64_t *stride, int64_t idx)
+{
+    int64_t off = 0;
+    for (int d = n - 1; d >= 0; d--) {
+        off += (idx % size[d]) * stride[d];
+        idx /= size[d];
+    }
+    return off;
+}
+
 /* Element size helpers. */
 /* dc_scaled_dot_product_attention with the causal mask shifted: query i attends to keys
  * j <= i + causal_offset (0: torch's causal mask; < 0: no causal mask). */

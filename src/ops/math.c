@@ -519,17 +519,6 @@ dc_tensor *dc_logsumexp(dc_tensor *a, int ndims, const int *dims, bool keepdim)
     return dc_scope_return(scope, out);
 }
 
-/* Offset of linear index idx over (n, size, stride), the last dim fastest. */
-static int64_t unravel(int n, const int64_t *size, const int64_t *stride, int64_t idx)
-{
-    int64_t off = 0;
-    for (int d = n - 1; d >= 0; d--) {
-        off += (idx % size[d]) * stride[d];
-        idx /= size[d];
-    }
-    return off;
-}
-
 typedef struct {
     int nkept;
     int64_t kept_size[DC_MAX_DIMS], kept_stride[DC_MAX_DIMS];
@@ -544,7 +533,7 @@ static void prod_range(void *ctx, int64_t begin, int64_t end, int tid)
     (void)tid;
     const prod_job *j = ctx;
     for (int64_t o = begin; o < end; o++) {
-        int64_t off = unravel(j->nkept, j->kept_size, j->kept_stride, o);
+        int64_t off = dc__unravel(j->nkept, j->kept_size, j->kept_stride, o);
         double acc = 1; /* float32 products accumulate in double */
         if (j->dtype == DC_F32) {
             const float *p = (const float *)j->in + off;

@@ -66,17 +66,6 @@ typedef struct {
 
 /* ---- Planning ------------------------------------------------------------------------------ */
 
-/* Offset of linear index idx over (n, size, stride), the last dim fastest. */
-static int64_t unravel(int n, const int64_t *size, const int64_t *stride, int64_t idx)
-{
-    int64_t off = 0;
-    for (int d = n - 1; d >= 0; d--) {
-        off += (idx % size[d]) * stride[d];
-        idx /= size[d];
-    }
-    return off;
-}
-
 /* Sort dims by input stride, largest first (stable), then merge neighbours that are
  * contiguous for every stride array. Order within a list never matters for the result of a
  * sum; max reduces one dim only. */
@@ -187,7 +176,7 @@ static void merge_max(partial *acc, reduce_kind kind, double v, int64_t idx, boo
             int64_t col = r % inner, count = inner - col;                                      \
             if (count > r1 - r) count = r1 - r;                                                \
             const T *p = (const T *)j->in + in_off + col * s +                                 \
-                         unravel(last, pl->red_size, pl->red_in, r / inner);                   \
+                         dc__unravel(last, pl->red_size, pl->red_in, r / inner);                   \
             if (!IS_EXTREME(j->kind)) {                                                        \
                 acc.val += row_sum_##SFX(p, count, s, center, j->kind == RED_SQDEV);           \
             } else {                                                                           \
@@ -301,8 +290,8 @@ static void rows_range(void *ctx, int64_t begin, int64_t end, int tid)
     for (int64_t t = begin; t < end; t++) {
         int64_t o = t / j->parts, p = t % j->parts;
         int64_t r0 = pl->n_red * p / j->parts, r1 = pl->n_red * (p + 1) / j->parts;
-        int64_t in_off = unravel(pl->nkept, pl->kept_size, pl->kept_in, o);
-        int64_t out_off = unravel(pl->nkept, pl->kept_size, pl->kept_out, o);
+        int64_t in_off = dc__unravel(pl->nkept, pl->kept_size, pl->kept_in, o);
+        int64_t out_off = dc__unravel(pl->nkept, pl->kept_size, pl->kept_out, o);
         partial r = j->dtype == DC_F32 ? span_f32(j, in_off, out_off, r0, r1)
                                        : span_f64(j, in_off, out_off, r0, r1);
         emit(j, o, p, out_off, r);
@@ -322,8 +311,8 @@ static void columns_range(void *ctx, int64_t begin, int64_t end, int tid)
         int64_t q = unit / j->tiles, c0 = unit % j->tiles * TILE;
         int64_t len = K - c0 < TILE ? K - c0 : TILE;
         int64_t r0 = pl->n_red * p / j->parts, r1 = pl->n_red * (p + 1) / j->parts;
-        int64_t in_off = unravel(lk, pl->kept_size, pl->kept_in, q) + c0 * pl->kept_in[lk];
-        int64_t out_off = unravel(lk, pl->kept_size, pl->kept_out, q) + c0 * pl->kept_out[lk];
+        int64_t in_off = dc__unravel(lk, pl->kept_size, pl->kept_in, q) + c0 * pl->kept_in[lk];
+        int64_t out_off = dc__unravel(lk, pl->kept_size, pl->kept_out, q) + c0 * pl->kept_out[lk];
         if (j->dtype == DC_F32) tile_f32(j, in_off, out_off, len, r0, r1, res);
         else tile_f64(j, in_off, out_off, len, r0, r1, res);
         for (int64_t c = 0; c < len; c++)
@@ -372,7 +361,7 @@ static int run_reduction(const reduce_plan *pl, reduce_kind kind, const dc_tenso
                 if (IS_EXTREME(kind)) merge_max(&r, kind, v, j.part_idx[o * j.parts + p], p == 0);
                 else r.val += v;
             }
-            store_result(&j, unravel(pl->nkept, pl->kept_size, pl->kept_out, o), r);
+            store_result(&j, dc__unravel(pl->nkept, pl->kept_size, pl->kept_out, o), r);
         }
         dc__free(j.part_val);
         dc__free(j.part_idx);
@@ -477,9 +466,9 @@ static void scatter_range(void *ctx, int64_t begin, int64_t end, int tid)
     (void)tid;
     const scatter_job *j = ctx;
     for (int64_t o = begin; o < end; o++) {
-        int64_t go = unravel(j->ndim, j->shape, j->g_stride, o);
-        int64_t io = unravel(j->ndim, j->shape, j->idx_stride, o);
-        int64_t xo = unravel(j->ndim, j->shape, j->dx_stride, o) +
+        int64_t go = dc__unravel(j->ndim, j->shape, j->g_stride, o);
+        int64_t io = dc__unravel(j->ndim, j->shape, j->idx_stride, o);
+        int64_t xo = dc__unravel(j->ndim, j->shape, j->dx_stride, o) +
                      (j->ndim ? j->idx[io] * j->dx_stride[j->dim] : 0);
         if (j->dtype == DC_F32) ((float *)j->dx)[xo] = ((const float *)j->g)[go];
         else ((double *)j->dx)[xo] = ((const double *)j->g)[go];

@@ -22,16 +22,6 @@ typedef struct {
     char *out;
 } scan_job;
 
-static int64_t unravel(int n, const int64_t *size, const int64_t *stride, int64_t idx)
-{
-    int64_t off = 0;
-    for (int d = n - 1; d >= 0; d--) {
-        off += (idx % size[d]) * stride[d];
-        idx /= size[d];
-    }
-    return off;
-}
-
 #define SCAN_LINE(T)                                                                           \
     do {                                                                                       \
         const T *p = (const T *)j->in + ioff;                                                  \
@@ -50,8 +40,8 @@ static void scan_range(void *ctx, int64_t begin, int64_t end, int tid)
     (void)tid;
     const scan_job *j = ctx;
     for (int64_t line = begin; line < end; line++) {
-        int64_t ioff = unravel(j->nlines_dims, j->size, j->in_stride, line);
-        int64_t ooff = unravel(j->nlines_dims, j->size, j->out_stride, line);
+        int64_t ioff = dc__unravel(j->nlines_dims, j->size, j->in_stride, line);
+        int64_t ooff = dc__unravel(j->nlines_dims, j->size, j->out_stride, line);
         if (j->dtype == DC_F32) SCAN_LINE(float);
         else SCAN_LINE(double);
     }
