@@ -263,6 +263,7 @@ FN(f_dropout_eval, dc_dropout(x[0], 0.4, false, NULL))
 #include "gradcheck_rows/dtypes.h"
 #include "gradcheck_rows/autograd.h"
 #include "gradcheck_rows/rnn.h"
+#include "gradcheck_rows/linalg.h"
 #undef GRADCHECK_FUNCTIONS
 
 /* Two rows per unary op: a 2-D tensor (also non-contiguous) and a 0-dim scalar. */
@@ -552,6 +553,7 @@ static const op_case cases[] = {
 #include "gradcheck_rows/dtypes.h"
 #include "gradcheck_rows/autograd.h"
 #include "gradcheck_rows/rnn.h"
+#include "gradcheck_rows/linalg.h"
 #undef GRADCHECK_ROWS
 };
 
@@ -580,6 +582,7 @@ static const char *const not_differentiable[] = {
 #include "gradcheck_rows/dtypes.h"
 #include "gradcheck_rows/autograd.h"
 #include "gradcheck_rows/rnn.h"
+#include "gradcheck_rows/linalg.h"
 #undef GRADCHECK_NOT_DIFFERENTIABLE
 };
 
@@ -752,6 +755,7 @@ TEST(test_gradcheck_conv_pool_linear) { check_family("conv"); }
 #include "gradcheck_rows/dtypes.h"
 #include "gradcheck_rows/autograd.h"
 #include "gradcheck_rows/rnn.h"
+#include "gradcheck_rows/linalg.h"
 #undef GRADCHECK_TESTS
 
 /* ---- Every op is in the table ------------------------------------------------------------- */

@@ -499,6 +499,56 @@ dc_tensor *dc_lstm_fused_cell(dc_tensor *gx, dc_tensor *gh, dc_tensor *c);
 /* The pointwise part of a GRU step: gx, gh [B, 3H] as above and h [B, H] -> h' [B, H]. */
 dc_tensor *dc_gru_fused_cell(dc_tensor *gx, dc_tensor *gh, dc_tensor *h);
 
+/* ---- Linear algebra (src/ops/linalg.c) ---------------------------------------------------- */
+/* (section of the linear-algebra helper: keep additions inside it) */
+/* torch.linalg semantics on batches of matrices [..., m, n] (any number of leading batch dims;
+ * float32 or float64, computed in float64 scratch). Errors, never NaNs, for a singular matrix
+ * to solve/inv (a pivot of LU with partial pivoting exactly 0 or |pivot| <= n * 2^-52 * max|A|:
+ * "the matrix is singular (pivot N is 0)"), a non-positive-definite matrix to cholesky ("not
+ * positive definite (leading minor N)"), non-square or < 2-D inputs, batch dims that do not
+ * broadcast, integer dtypes; inputs are never modified. Multi-output functions return 0 / -1
+ * and store new references (scope-owned like every result) through their out-pointers; a
+ * NULL out-pointer skips that result; on error every out-pointer is set to NULL. Gradients
+ * are torch 1.13's formulas, composed of dc_ ops; eigh and svd need distinct eigenvalues /
+ * singular values, det / slogdet / logdet an invertible A (backward of a singular one fails). */
+
+/* torch.linalg.solve: X with A X = B; A [..., n, n], B [..., n, k] or a (batch of) vector(s)
+ * [..., n] (1-D, or A's shape without its last dim: X then has B's shape); batch dims
+ * broadcast. Gradients gB = solve(A^T, g), gA = -gB X^T. */
+dc_tensor *dc_linalg_solve(dc_tensor *a, dc_tensor *b);
+/* torch.linalg.inv [..., n, n]; singular as in solve. Gradient -A^-T g A^-T. */
+dc_tensor *dc_linalg_inv(dc_tensor *a);
+/* torch.linalg.det [..., n, n] -> [...] (0 for a singular matrix). Gradient g det A^-T. */
+dc_tensor *dc_linalg_det(dc_tensor *a);
+/* torch.linalg.slogdet: sign (-1, 0, 1; no gradient) and log|det| (-inf if singular) [...]. */
+int dc_linalg_slogdet(dc_tensor *a, dc_tensor **sign, dc_tensor **logabsdet);
+/* torch.logdet: log det, nan where det < 0, -inf where singular. Gradient g A^-T. */
+dc_tensor *dc_logdet(dc_tensor *a);
+/* torch.linalg.cholesky: lower L with L L^T = A (upper: U = L^T, U^T U = A), from A's lower
+ * triangle, A symmetric positive definite [..., n, n]. */
+dc_tensor *dc_linalg_cholesky(dc_tensor *a, bool upper);
+typedef enum { DC_QR_REDUCED, DC_QR_COMPLETE } dc_qr_mode;
+/* torch.linalg.qr by Householder reflections (LAPACK's sign convention, so R's diagonal
+ * matches torch's): A [..., m, n] = Q R, k = min(m, n); reduced: Q [m, k], R [k, n];
+ * complete: Q [m, m], R [m, n]. Not differentiable for complete with m > n (as torch). */
+int dc_linalg_qr(dc_tensor *a, dc_qr_mode mode, dc_tensor **q, dc_tensor **r);
+/* The least-squares solution of min ||A X - B|| (torch.linalg.lstsq's solution) through the
+ * reduced QR, X = R^-1 Q^T B: A [..., m, n] of full column rank with m >= n (else an error:
+ * wide or rank-deficient A are not supported), B [..., m, k]; batch dims broadcast.
+ * Differentiable through qr, matmul and solve. */
+dc_tensor *dc_linalg_lstsq(dc_tensor *a, dc_tensor *b);
+/* torch.linalg.eigh of a symmetric A [..., n, n] (its lower triangle is used) by cyclic
+ * Jacobi: eigenvalues [..., n] ascending and orthonormal eigenvectors (columns) [..., n, n],
+ * each with its largest component positive (torch's signs are arbitrary). */
+int dc_linalg_eigh(dc_tensor *a, dc_tensor **eigenvalues, dc_tensor **eigenvectors);
+/* torch.linalg.svd by one-sided Jacobi: A [..., m, n] = U diag(S) Vh, S [..., k] descending
+ * (k = min(m, n)); full_matrices false: U [m, k], Vh [k, n]; true: U [m, m], Vh [n, n] (the
+ * extra columns get no gradient). Signs of singular vectors are arbitrary (as torch). */
+int dc_linalg_svd(dc_tensor *a, bool full_matrices, dc_tensor **u, dc_tensor **s,
+                  dc_tensor **vh);
+/* torch.linalg.svdvals: S of dc_linalg_svd. Gradient U diag(g) Vh. */
+dc_tensor *dc_linalg_svdvals(dc_tensor *a);
+
 #ifdef __cplusplus
 }
 #endif
