@@ -15,7 +15,7 @@ OPT     ?= -O2 -fvect-cost-model=cheap
 CFLAGS  ?=
 WERROR  ?=
 BASE_CFLAGS = -std=c11 -D_DEFAULT_SOURCE $(OPT) -g -Wall -Wextra $(WERROR) -fPIC \
-              -fno-math-errno -fno-trapping-math -Iinclude -Isrc $(BASE_DEFS) $(CFLAGS)
+              -fno-math-errno -fno-trapping-math -Iinclude -Isrc -Iapps $(BASE_DEFS) $(CFLAGS)
 LDLIBS  = -lm -lpthread
 
 # Optional libraries around the core (DESIGN.md): detected here, reported by `deepc info`;
@@ -29,6 +29,11 @@ HAVE_ZLIB := $(shell pkg-config --exists zlib 2>/dev/null && echo 1)
 ifeq ($(HAVE_ZLIB),1)
 BASE_DEFS += -DDC_HAVE_ZLIB
 LDLIBS    += $(shell pkg-config --libs zlib)
+endif
+HAVE_PNG := $(shell pkg-config --exists libpng 2>/dev/null && echo 1)
+ifeq ($(HAVE_PNG),1)
+BASE_DEFS += -DDC_HAVE_PNG $(shell pkg-config --cflags libpng)
+LDLIBS    += $(shell pkg-config --libs libpng)
 endif
 
 ARCH := $(shell $(CC) -dumpmachine)
@@ -45,19 +50,28 @@ LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC  := $(sort $(wildcard tests/*.c))
 TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/%.o)
 EXAMPLES  := $(patsubst examples/%.c,$(BUILD)/examples/%,$(sort $(wildcard examples/*.c)))
-HEADERS   := $(wildcard include/*.h include/deepc/*.h src/*/*.h tools/*.h tests/*.h tests/*/*.h)
+HEADERS   := $(wildcard include/*.h include/deepc/*.h src/*/*.h tools/*.h tests/*.h tests/*/*.h apps/*/*.h)
+# The applications (DESIGN.md "Round 2"): apps/NAME/*.c use only the public headers and are
+# archived into libdeepc_apps.a, which the tests and the examples link before libdeepc.a;
+# they include them as "NAME/NAME.h" (-Iapps).
+APPS_SRC  := $(sort $(wildcard apps/*/*.c))
+APPS_OBJ  := $(APPS_SRC:%.c=$(BUILD)/%.o)
 
 # The benchmark programs are built with everything else (and by `make test`), so a change
 # that breaks them fails the tests instead of the next `make bench`.
 BENCH_PROGS := $(BUILD)/bench/bench_gemm $(BUILD)/bench/bench_train $(BUILD)/bench/bench_gpt2 $(BUILD)/bench/bench_resnet $(BUILD)/bench/bench_lstm $(BUILD)/bench/peak_fma
 
-all: $(BUILD)/libdeepc.a $(BUILD)/libdeepc.so $(BUILD)/deepc $(BUILD)/run_tests $(EXAMPLES) $(BENCH_PROGS)
+all: $(BUILD)/libdeepc.a $(BUILD)/libdeepc_apps.a $(BUILD)/libdeepc.so $(BUILD)/deepc $(BUILD)/run_tests $(EXAMPLES) $(BENCH_PROGS)
 
 $(BUILD)/%.o: %.c $(HEADERS) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(if $(findstring _avx512.c,$<),$(AVX512_FLAGS),$(if $(findstring _avx2.c,$<),$(AVX2_FLAGS))) -c $< -o $@
 
 $(BUILD)/libdeepc.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libdeepc_apps.a: $(APPS_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
@@ -73,10 +87,10 @@ $(BUILD)/deepc: $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard tools/*.c))) $(BUI
 # The tests also link the deepc command's files (not its main, tools/deepc.c), to call its
 # option and config parsers directly (tests/test_faults.c).
 CLI_LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter-out tools/deepc.c,$(sort $(wildcard tools/*.c))))
-$(BUILD)/run_tests: $(TEST_OBJ) $(CLI_LIB_OBJ) $(BUILD)/libdeepc.a
+$(BUILD)/run_tests: $(TEST_OBJ) $(CLI_LIB_OBJ) $(BUILD)/libdeepc_apps.a $(BUILD)/libdeepc.a
 	$(CC) $(BASE_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/examples/%: $(BUILD)/examples/%.o $(BUILD)/libdeepc.a
+$(BUILD)/examples/%: $(BUILD)/examples/%.o $(BUILD)/libdeepc_apps.a $(BUILD)/libdeepc.a
 	$(CC) $(BASE_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 test: $(BUILD)/run_tests $(BUILD)/deepc $(EXAMPLES) $(BENCH_PROGS)

@@ -263,6 +263,7 @@ FN(f_dropout_eval, dc_dropout(x[0], 0.4, false, NULL))
 #include "gradcheck_rows/dtypes.h"
 #include "gradcheck_rows/autograd.h"
 #include "gradcheck_rows/rnn.h"
+#include "gradcheck_rows/boxes.h"
 #include "gradcheck_rows/linalg.h"
 #undef GRADCHECK_FUNCTIONS
 
@@ -553,6 +554,7 @@ static const op_case cases[] = {
 #include "gradcheck_rows/dtypes.h"
 #include "gradcheck_rows/autograd.h"
 #include "gradcheck_rows/rnn.h"
+#include "gradcheck_rows/boxes.h"
 #include "gradcheck_rows/linalg.h"
 #undef GRADCHECK_ROWS
 };
@@ -582,6 +584,7 @@ static const char *const not_differentiable[] = {
 #include "gradcheck_rows/dtypes.h"
 #include "gradcheck_rows/autograd.h"
 #include "gradcheck_rows/rnn.h"
+#include "gradcheck_rows/boxes.h"
 #include "gradcheck_rows/linalg.h"
 #undef GRADCHECK_NOT_DIFFERENTIABLE
 };
@@ -755,6 +758,7 @@ TEST(test_gradcheck_conv_pool_linear) { check_family("conv"); }
 #include "gradcheck_rows/dtypes.h"
 #include "gradcheck_rows/autograd.h"
 #include "gradcheck_rows/rnn.h"
+#include "gradcheck_rows/boxes.h"
 #include "gradcheck_rows/linalg.h"
 #undef GRADCHECK_TESTS
 

@@ -127,13 +127,18 @@ static int cmd_info(int argc, char **argv)
 #endif
     );
     /* Libraries the Makefile found (DESIGN.md: detected at build time, never required). */
-    printf("optional:     jansson %s, zlib %s\n",
+    printf("optional:     jansson %s, zlib %s, libpng %s\n",
 #ifdef DC_HAVE_JANSSON
            "yes",
 #else
            "no",
 #endif
 #ifdef DC_HAVE_ZLIB
+           "yes",
+#else
+           "no",
+#endif
+#ifdef DC_HAVE_PNG
            "yes"
 #else
            "no"

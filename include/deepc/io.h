@@ -127,6 +127,40 @@ typedef struct {
 int dc_plot_svg(const char *path, const char *title, const char *xlabel, const char *ylabel,
                 const dc_plot_series *series, int n_series);
 
+/* ---- Images (src/io/png.c) ----------------------------------------------------------------- */
+/* PNG files through libpng (libpng-dev, optional: without it dc_png_write/_grid/_read fail
+ * with "deepc was built without libpng (install libpng-dev)"; the grid and drawing work).
+ * Float pixels are converted like torchvision's save_image: clamp(x * 255 + 0.5, 0, 255),
+ * truncated (NaN -> 0); uint8 pixels are written as they are. */
+
+/* Write image [H, W] or [C, H, W] (C = 1: gray, 3: RGB; float32/float64 in [0, 1], clamped,
+ * or uint8; any strides) as an 8-bit PNG, atomically (temp file + rename). 0 or -1. */
+int dc_png_write(const char *path, const dc_tensor *image);
+/* Read a PNG as a new uint8 tensor [C, H, W]: C = 3 for colour files, 1 for gray ones
+ * (palettes expanded, 16-bit reduced to 8, alpha composed over black). NULL on error. */
+dc_tensor *dc_png_read(const char *path);
+/* torchvision.utils.make_grid: images [N, C, H, W] (C = 1 or 3; uint8 scaled to [0, 1])
+ * laid out nrow per row, cells separated and framed by `padding` pixels of pad_value ->
+ * float [C, rows * (H + padding) + padding, nrow' * (W + padding) + padding] (nrow' =
+ * min(nrow, N)); a single image is returned unpadded, as torchvision does. A 1-channel grid
+ * stays 1-channel (torchvision repeats it to 3 equal channels). */
+dc_tensor *dc_make_grid(const dc_tensor *images, int nrow, int padding, double pad_value);
+/* dc_make_grid then dc_png_write. */
+int dc_png_write_grid(const char *path, const dc_tensor *images, int nrow, int padding,
+                      double pad_value);
+/* Draw, in place, the 1-pixel outline of box (x0, y0, x1, y1) (pixel edges: columns
+ * floor(x0) .. ceil(x1) - 1) in colour (r, g, b) into a float image [3, H, W] (any strides;
+ * not requiring grad); clipped at the edges. x1 < x0, y1 < y0 or non-finite: error. */
+int dc_image_draw_box(dc_tensor *img, double x0, double y0, double x1, double y1, double r,
+                      double g, double b);
+/* Glyphs of the built-in 3x5 pixel font: digits, A-Z (lower case drawn as upper case),
+ * space and . : - % / = + _ ( ); other characters are drawn as filled blocks. */
+#define DC_FONT_HEIGHT 5
+#define DC_FONT_ADVANCE 4 /* pixels from one character to the next */
+/* Draw text with its top-left corner at pixel (x, y) in colour (r, g, b), clipped. */
+int dc_image_draw_text(dc_tensor *img, int64_t x, int64_t y, const char *text, double r,
+                       double g, double b);
+
 #ifdef __cplusplus
 }
 #endif

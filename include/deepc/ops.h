@@ -549,6 +549,82 @@ int dc_linalg_svd(dc_tensor *a, bool full_matrices, dc_tensor **u, dc_tensor **s
 /* torch.linalg.svdvals: S of dc_linalg_svd. Gradient U diag(g) Vh. */
 dc_tensor *dc_linalg_svdvals(dc_tensor *a);
 
+/* ---- Boxes (src/ops/boxes.c; book §6.3 object detection) --------------------------------- */
+/* Boxes are float [N, 4] tensors of corners (x0, y0, x1, y1), x0 <= x1, y0 <= y1 (else an
+ * error naming the box), as in torchvision.ops. N = 0 is valid and gives empty results.
+ * Geometry on data, without autograd (listed as not differentiable), except the loss. */
+
+/* torchvision.ops.box_iou: [N, M] of |a_i n b_j| / |a_i u b_j| (0 when both boxes have zero
+ * area, where torchvision gives NaN); a and b of one dtype. */
+dc_tensor *dc_box_iou(dc_tensor *a, dc_tensor *b);
+/* SSD / Faster R-CNN box coding of boxes [N, 4] against anchors [N, 4] (row i with row i;
+ * positive widths and heights): dx = (cx - acx) / (aw v0), dy = (cy - acy) / (ah v1),
+ * dw = log(w / aw) / v2, dh = log(h / ah) / v3 with centres c and sizes w, h; variances v
+ * (4 positive values; NULL = 1, 1, 1, 1; SSD uses 0.1, 0.1, 0.2, 0.2) -> deltas [N, 4]. */
+dc_tensor *dc_box_encode(dc_tensor *boxes, dc_tensor *anchors, const double *variances);
+/* The inverse of dc_box_encode: deltas [N, 4] -> boxes [N, 4]; dw v2 and dh v3 are clamped
+ * at log(1000 / 16) before exp, like torchvision's BoxCoder. */
+dc_tensor *dc_box_decode(dc_tensor *deltas, dc_tensor *anchors, const double *variances);
+/* torchvision.ops.nms: greedy non-maximum suppression of boxes [N, 4] with scores [N]
+ * (no NaN): the kept indices (int64 [K]) by decreasing score (ties: lower index first);
+ * a box is dropped when its IoU with a kept, better box is > iou_threshold (in [0, 1]). */
+dc_tensor *dc_nms(dc_tensor *boxes, dc_tensor *scores, double iou_threshold);
+/* torchvision.ops.batched_nms: NMS within each class idxs [N] (integer); boxes of different
+ * classes never suppress each other. Kept indices by decreasing score. */
+dc_tensor *dc_batched_nms(dc_tensor *boxes, dc_tensor *scores, dc_tensor *idxs,
+                          double iou_threshold);
+/* SSD-style anchors of a feat_h x feat_w feature map whose cells are `stride` input pixels:
+ * for each cell (row-major), each size s and each ratio r (= width / height), a box centred
+ * at ((x + 0.5) stride, (y + 0.5) stride) of width s sqrt(r) and height s / sqrt(r) ->
+ * float32 [feat_h * feat_w * n_sizes * n_ratios, 4] in that order. */
+dc_tensor *dc_anchor_boxes(int64_t feat_h, int64_t feat_w, double stride, const double *sizes,
+                           int n_sizes, const double *ratios, int n_ratios);
+/* Match anchors [A, 4] to ground-truth boxes truth [G, 4] (SSD): each anchor takes its
+ * best-overlapping ground truth if that IoU >= iou_threshold (in [0, 1]), else -1
+ * (background); then each ground truth takes its own best anchor (if they overlap at all)
+ * whatever the threshold, later ground truths winning a shared one. -> int64 [A]. */
+dc_tensor *dc_match_anchors(dc_tensor *anchors, dc_tensor *truth, double iou_threshold);
+/* SSD's hard-negative mining: loss [A] or [B, A] (per-anchor classification loss, float) and
+ * positive (same shape, nonzero = positive anchor) -> a bool mask (same shape) of the
+ * positives plus, per row, the k negatives of highest loss (ties: lower index first), k =
+ * min(floor(neg_pos_ratio * positives), negatives), raised to min_negatives (if there are
+ * that many) so an image without objects still trains the background. */
+dc_tensor *dc_hard_negative_mining(dc_tensor *loss, dc_tensor *positive, double neg_pos_ratio,
+                                   int64_t min_negatives);
+/* torch.nn.functional.smooth_l1_loss: d = input - target (broadcast), 0.5 d^2 / beta where
+ * |d| < beta, else |d| - 0.5 beta (beta = 0: |d|; beta >= 0); mean / sum / none.
+ * Differentiable. */
+dc_tensor *dc_smooth_l1_loss(dc_tensor *input, dc_tensor *target, double beta,
+                             dc_reduction reduction);
+
+/* One image's boxes for dc_mean_average_precision (borrowed): boxes [K, 4], classes [K]
+ * (integer, in [0, n_classes)) and, for detections, scores [K] (ignored for truths). */
+typedef struct {
+    dc_tensor *boxes;
+    dc_tensor *scores;
+    dc_tensor *classes;
+} dc_box_set;
+/* A class's precision-recall curve: n points, one per detection by decreasing score
+ * (malloc'ed; release with dc_pr_curve_free). */
+typedef struct {
+    int n;
+    double *recall, *precision;
+} dc_pr_curve;
+void dc_pr_curve_free(dc_pr_curve *curve);
+/* Mean average precision at one IoU threshold (mAP@0.5 with 0.5) of detections against
+ * truths over n_images images. Per class: detections of all images by decreasing score
+ * (ties: earlier image, then lower index, first); one is a true positive if the ground truth
+ * of its class in its image that it overlaps most has IoU >= iou_threshold and is not yet
+ * claimed, else a false positive. AP is the area under the precision-recall curve with
+ * all-points interpolation (PASCAL VOC 2010+; not VOC 2007's 11 points, not COCO's 101):
+ * sum over the recall steps of (r_k - r_{k-1}) * max(precision at recall >= r_k). ap
+ * receives n_classes values (NaN for a class without ground truth; 0 for one with ground
+ * truth but no detections), *map the mean over the classes with ground truth (NaN if
+ * none); curves (n_classes, or NULL) the raw curves. ap, map may be NULL. 0 or -1. */
+int dc_mean_average_precision(const dc_box_set *detections, const dc_box_set *truths,
+                              int64_t n_images, int64_t n_classes, double iou_threshold,
+                              double *ap, double *map, dc_pr_curve *curves);
+
 #ifdef __cplusplus
 }
 #endif
