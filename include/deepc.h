@@ -11,5 +11,6 @@
 #include "deepc/optim.h"    /* optimizers, schedules, clipping */
 #include "deepc/data.h"     /* datasets, IDX images, loaders, tokenizers */
 #include "deepc/models.h"   /* architectures: MLP, LeNet, ResNet, Transformer, GPT, ViT */
+#include "deepc/quant.h"    /* Q8_0 / Q4_1 weights: quantized Linear, Embedding, files */
 
 #endif

@@ -555,7 +555,9 @@ int run_open_checkpoint(run *r, const char *path, bool with_text, const char *co
     rc = run_open(r, &cfg, tokenizer[0] ? tokenizer : NULL, with_text && text, command);
     if (rc) return rc;
     if (!text) r->mean = mean, r->std = std;
-    if (dc_checkpoint_load(path, r->model, NULL) != 0) {
+    /* a file of deepc quantize: the fresh model gets its blocks (dc_quant_load) */
+    if (dc_quant_file_is_quantized(path) ? dc_quant_load(path, r->model) < 0
+                                         : dc_checkpoint_load(path, r->model, NULL) != 0) {
         fprintf(stderr, "deepc %s: %s\n", command, dc_last_error());
         return EXIT_RUNTIME;
     }

@@ -220,6 +220,7 @@ static int cmd_bench(int argc, char **argv)
 /* ---- The command table and the dispatcher ----------------------------------------------- */
 
 static int cmd_help(int argc, char **argv);
+int cmd_quantize(int argc, char **argv); /* tools/cli_quantize.c */
 
 static const command commands[] = {
     {"info", "print the machine and build configuration, or a model's summary",
@@ -281,6 +282,13 @@ static const command commands[] = {
      "  starts at a new line. Temperature 1 (0: greedy), top-k 0 (all), top-p 1 (all), seed 0:\n"
      "  the same seed gives the same text.\n",
      cmd_sample},
+    {"quantize", "quantize a checkpoint's Linear/Embedding weights (q8_0, q4_1)",
+     "usage: deepc quantize IN OUT [--type q8_0|q4_1] [--pattern GLOB]\n"
+     "  Rebuilds the model of checkpoint IN, quantizes the weights of its Linear and Embedding\n"
+     "  layers (those whose dotted names match GLOB, e.g. 'blocks.*'; default all) to q8_0\n"
+     "  (8.5 bits a weight; the default) or q4_1 (5 bits), and writes OUT, which sample, eval\n"
+     "  and info load. Rows must be a multiple of 32 long. Attention projections stay float.\n",
+     cmd_quantize},
     {"help", "show help for a command", "usage: deepc help [COMMAND]\n", cmd_help},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };

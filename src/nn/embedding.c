@@ -6,6 +6,7 @@
  * sinusoidal one of Vaswani et al. (book eq. 4.15). */
 #include "deepc/nn.h"
 #include "../core/internal.h"
+#include "../quant/quant_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -45,6 +46,7 @@ static dc_tensor *embedding_forward(dc_module *m, dc_tensor *ids)
     if (!ids) return dc_error("Embedding: ids are NULL");
     if (ids->dtype != DC_I64)
         return dc_error("Embedding: ids must be int64, got %s", dc_dtype_name(ids->dtype));
+    if (dc__qweight_applies(m, ids)) return dc_qembedding(ids, m->impl); /* dc_module_quantize */
     return dc_index_select(dc_module_param(m, "weight"), 0, ids);
 }
 

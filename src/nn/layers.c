@@ -2,6 +2,7 @@
  * Each constructor follows torch.nn's argument order and default initialisation. */
 #include "deepc/nn.h"
 #include "../core/internal.h"
+#include "../quant/quant_internal.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -10,8 +11,11 @@
 
 /* ---- Linear module ---------------------------------------------------------------------------- */
 
+/* impl: NULL, or the quantized weight set by dc_module_quantize (src/quant/), used for
+ * inference when no gradient is needed. */
 static dc_tensor *linear_forward(dc_module *m, dc_tensor *x)
 {
+    if (dc__qweight_applies(m, x)) return dc_qlinear(x, m->impl, dc_module_param(m, "bias"));
     return dc_linear(x, dc_module_param(m, "weight"), dc_module_param(m, "bias"));
 }
 
