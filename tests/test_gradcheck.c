@@ -263,8 +263,9 @@ FN(f_dropout_eval, dc_dropout(x[0], 0.4, false, NULL))
 #include "gradcheck_rows/dtypes.h"
 #include "gradcheck_rows/autograd.h"
 #include "gradcheck_rows/rnn.h"
-#include "gradcheck_rows/boxes.h"
+#include "gradcheck_rows/signal.h"
 #include "gradcheck_rows/linalg.h"
+#include "gradcheck_rows/boxes.h"
 #undef GRADCHECK_FUNCTIONS
 
 /* Two rows per unary op: a 2-D tensor (also non-contiguous) and a 0-dim scalar. */
@@ -554,8 +555,9 @@ static const op_case cases[] = {
 #include "gradcheck_rows/dtypes.h"
 #include "gradcheck_rows/autograd.h"
 #include "gradcheck_rows/rnn.h"
-#include "gradcheck_rows/boxes.h"
+#include "gradcheck_rows/signal.h"
 #include "gradcheck_rows/linalg.h"
+#include "gradcheck_rows/boxes.h"
 #undef GRADCHECK_ROWS
 };
 
@@ -584,8 +586,9 @@ static const char *const not_differentiable[] = {
 #include "gradcheck_rows/dtypes.h"
 #include "gradcheck_rows/autograd.h"
 #include "gradcheck_rows/rnn.h"
-#include "gradcheck_rows/boxes.h"
+#include "gradcheck_rows/signal.h"
 #include "gradcheck_rows/linalg.h"
+#include "gradcheck_rows/boxes.h"
 #undef GRADCHECK_NOT_DIFFERENTIABLE
 };
 
@@ -758,8 +761,9 @@ TEST(test_gradcheck_conv_pool_linear) { check_family("conv"); }
 #include "gradcheck_rows/dtypes.h"
 #include "gradcheck_rows/autograd.h"
 #include "gradcheck_rows/rnn.h"
-#include "gradcheck_rows/boxes.h"
+#include "gradcheck_rows/signal.h"
 #include "gradcheck_rows/linalg.h"
+#include "gradcheck_rows/boxes.h"
 #undef GRADCHECK_TESTS
 
 /* ---- Every op is in the table ------------------------------------------------------------- */

@@ -161,6 +161,40 @@ int dc_image_draw_box(dc_tensor *img, double x0, double y0, double x1, double y1
 int dc_image_draw_text(dc_tensor *img, int64_t x, int64_t y, const char *text, double r,
                        double g, double b);
 
+/* ---- Audio (src/io/wav.c) ------------------------------------------------------------------ */
+
+/* What a WAV file holds. */
+typedef struct {
+    int sample_rate;     /* frames per second */
+    int channels;
+    int64_t frames;      /* samples per channel */
+    int bits_per_sample; /* 8, 16, 24, 32 (integer) or 32, 64 (float) */
+    int format;          /* 1 integer PCM, 3 IEEE float (also when stored as EXTENSIBLE) */
+} dc_wav_info;
+
+/* Read a RIFF/WAVE file of integer PCM (8-bit unsigned, 16/24/32-bit signed) or IEEE float
+ * (32/64-bit) samples, plain or WAVE_FORMAT_EXTENSIBLE, any number of channels: a new float32
+ * tensor [channels, frames] (mono true: [frames], the mean of the channels) with integer
+ * samples scaled to [-1, 1) (x / 2^(bits-1); 8-bit: (x - 128) / 128) and float samples as
+ * stored; *info (nullable) gets the format and sample rate. Every size in the file is checked:
+ * a compressed format ("not PCM"), a truncated file or chunk, a missing or repeated fmt/data
+ * chunk, data before fmt, zero channels or sample rate, or a block_align that does not match
+ * is an error naming the file and the problem (NULL), never a crash. */
+dc_tensor *dc_wav_read(const char *path, bool mono, dc_wav_info *info);
+/* The same from a buffer of size bytes (name, nullable, is used in error messages). */
+dc_tensor *dc_wav_decode(const void *data, size_t size, const char *name, bool mono,
+                         dc_wav_info *info);
+/* Write samples [frames] (mono) or [channels, frames] (float, any strides, clamped to
+ * [-1, 1]) as 16-bit PCM at sample_rate, atomically: round(x * 32768) clamped to int16, so
+ * dc_wav_read gives back k / 32768 exactly. 0 or -1. */
+int dc_wav_write(const char *path, const dc_tensor *samples, int sample_rate);
+/* A spectrogram spec [freq, frames] (e.g. a log-mel) as a gray image [1, freq, frames] in
+ * [0, 1] (min-max scaled over the finite values; frequency 0 at the bottom row), for
+ * dc_png_write. */
+dc_tensor *dc_spectrogram_image(const dc_tensor *spec);
+/* dc_spectrogram_image written as an 8-bit binary PGM (P5) file. 0 or -1. */
+int dc_spectrogram_write_pgm(const char *path, const dc_tensor *spec);
+
 #ifdef __cplusplus
 }
 #endif

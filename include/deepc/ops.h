@@ -625,6 +625,90 @@ int dc_mean_average_precision(const dc_box_set *detections, const dc_box_set *tr
                               int64_t n_images, int64_t n_classes, double iou_threshold,
                               double *ap, double *map, dc_pr_curve *curves);
 
+/* ---- Signal processing: FFT, STFT, mel features (src/ops/fft.c) -------------------------- */
+/* Complex values are a trailing dim of 2 (real, imaginary), as torch.view_as_real. The FFT
+ * is radix-2 for powers of two and Bluestein's chirp z-transform for every other length
+ * (O(n log n) for all n), computed in double. Everything is differentiable: the FFT's
+ * backward is its adjoint (another FFT), the rest are compositions of differentiable ops. */
+
+/* torch.fft.fft / ifft along dim -2 of x [..., n, 2] -> [..., n, 2]; inverse divides by n
+ * (norm "backward"). */
+dc_tensor *dc_fft(dc_tensor *x, bool inverse);
+/* torch.fft.rfft of real x [..., n] along the last dim -> [..., n/2 + 1, 2]. */
+dc_tensor *dc_rfft(dc_tensor *x);
+/* |z| of complex x [..., 2] -> [...]; gradient 0 where |z| = 0 (as torch). */
+dc_tensor *dc_complex_abs(dc_tensor *x);
+/* torch.hann_window: 0.5 - 0.5 cos(2 pi k / N), N = n (periodic, torch's default) or n - 1. */
+dc_tensor *dc_hann_window(int64_t n, bool periodic, dc_dtype dtype);
+/* torch.stft(x, n_fft, hop_length, win_length, window, center, pad_mode, normalized=False,
+ * onesided, return_complex=False): x [L] or [B, L] -> [(B,) freq, frames, 2] with freq =
+ * n_fft/2 + 1 (onesided) or n_fft, frames = 1 + (L' - n_fft) / hop (L' = L + 2 (n_fft/2)
+ * with center, padded with pad_mode, else L). hop_length <= 0: n_fft / 4; win_length <= 0:
+ * n_fft; window [win_length] or NULL (ones, torch's default); a window shorter than n_fft is
+ * zero-padded on both sides (centred). */
+dc_tensor *dc_stft(dc_tensor *x, int64_t n_fft, int64_t hop_length, int64_t win_length,
+                   dc_tensor *window, bool center, dc_pad_mode pad_mode, bool onesided);
+/* torchaudio.functional.spectrogram (center, reflect padding, onesided, not normalized):
+ * |stft|^power -> [(B,) n_fft/2 + 1, frames] with window [win_length <= n_fft] (centred) or
+ * NULL (ones); power 2 is the power spectrogram (the sum of squares, smooth at 0), 1 the
+ * magnitude. */
+dc_tensor *dc_spectrogram(dc_tensor *x, int64_t n_fft, int64_t hop_length, dc_tensor *window,
+                          double power);
+
+typedef enum { DC_MEL_NORM_NONE, DC_MEL_NORM_SLANEY } dc_mel_norm;
+typedef enum { DC_MEL_HTK, DC_MEL_SLANEY } dc_mel_scale;
+/* torchaudio.functional.melscale_fbanks: [n_freqs, n_mels] triangles between n_mels + 2
+ * points equally spaced on the mel scale (HTK: 2595 log10(1 + f/700); Slaney: linear below
+ * 1 kHz, logarithmic above) from f_min to f_max, at the bins linspace(0, sample_rate // 2,
+ * n_freqs); norm slaney divides each triangle by half its width in Hz (equal area). */
+dc_tensor *dc_mel_filterbank(int64_t n_freqs, double f_min, double f_max, int64_t n_mels,
+                             int sample_rate, dc_mel_norm norm, dc_mel_scale mel_scale,
+                             dc_dtype dtype);
+/* Options of torchaudio.transforms.MelSpectrogram (hann window, center, reflect padding). */
+typedef struct {
+    int sample_rate;
+    int64_t n_fft, win_length, hop_length; /* <= 0: win = n_fft, hop = win / 2 (torchaudio) */
+    double f_min, f_max;                   /* f_max <= 0: sample_rate / 2 */
+    int64_t n_mels;
+    double power;                          /* 2: power (default), 1: magnitude */
+    dc_mel_norm norm;
+    dc_mel_scale mel_scale;
+    double log_offset;                     /* dc_log_mel_spectrogram: log(mel + log_offset) */
+} dc_mel_opts;
+/* torchaudio's defaults: n_fft 400, hop 200, 128 mels, power 2, HTK, no norm; offset 1e-6. */
+#define DC_MEL_DEFAULTS(sample_rate)                                                            \
+    ((dc_mel_opts){(sample_rate), 400, 0, 0, 0.0, 0.0, 128, 2.0, DC_MEL_NORM_NONE, DC_MEL_HTK, \
+                   1e-6})
+/* x [L] or [B, L] -> [(B,) n_mels, frames]: fb^T @ spectrogram(x). */
+dc_tensor *dc_mel_spectrogram(dc_tensor *x, const dc_mel_opts *opts);
+/* log(dc_mel_spectrogram(x) + opts->log_offset), the usual speech features. */
+dc_tensor *dc_log_mel_spectrogram(dc_tensor *x, const dc_mel_opts *opts);
+
+/* ---- CTC (src/ops/ctc.c) ------------------------------------------------------------------ */
+
+/* torch.nn.functional.ctc_loss: log_probs [T, N, C] (log-softmax outputs), targets [N, S]
+ * (padded) or 1-D (concatenated) integer labels in [0, C) other than blank, input_lengths and
+ * target_lengths integer [N] (input_lengths <= T). Forward by the alpha recursion and gradient
+ * by alpha-beta, both in log space in double. reduction none: [N] losses; sum; mean: each loss
+ * divided by max(target length, 1), then averaged (torch). An impossible alignment (input
+ * too short) gives inf and a NaN gradient, or 0 and a zero gradient with zero_infinity. The
+ * gradient is the true one w.r.t. log_probs (torch's adds exp(log_probs): equal after the
+ * log_softmax); no second derivative. */
+dc_tensor *dc_ctc_loss(dc_tensor *log_probs, dc_tensor *targets, dc_tensor *input_lengths,
+                       dc_tensor *target_lengths, int64_t blank, dc_reduction reduction,
+                       bool zero_infinity);
+/* Best path decoding: argmax per frame, repeats merged, blanks removed. log_probs [T, N, C],
+ * input_lengths integer [N] or NULL (all T). Returns I64 [N, max_len] padded with -1, and
+ * the lengths I64 [N] through *lengths (nullable). */
+dc_tensor *dc_ctc_greedy_decode(dc_tensor *log_probs, dc_tensor *input_lengths, int64_t blank,
+                                dc_tensor **lengths);
+/* Prefix beam search (no language model): keeps the beam_width most probable label
+ * prefixes, each with its blank- and label-ending path probabilities, merging paths that
+ * collapse to the same prefix. Same outputs as greedy, plus *scores F64 [N] (nullable): the
+ * log probability of each decoded labeling (exact when the beam holds every prefix). */
+dc_tensor *dc_ctc_beam_decode(dc_tensor *log_probs, dc_tensor *input_lengths, int64_t blank,
+                              int beam_width, dc_tensor **lengths, dc_tensor **scores);
+
 #ifdef __cplusplus
 }
 #endif
