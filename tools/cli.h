@@ -4,6 +4,8 @@
  *   tools/cli_options.c  option tables: command-line flags, config files, checkpoint metadata
  *   tools/cli_run.c      a run: its configuration, data, model and evaluation
  *   tools/cli_train.c    `train` (progress, logs, checkpoints, resume), `eval`, `sample`
+ *   tools/cli_report.c   `report`: a run directory as one HTML page (and what training writes
+ *                        for it)
  *
  * Exit status of every command: 0 success, 1 a failure while running (missing file, failed
  * step), 2 a usage error (bad flag or value). Errors are printed as one line on stderr. */
@@ -15,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <time.h>
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
@@ -80,7 +83,7 @@ typedef struct {
     /* this invocation only */
     long threads, max_steps, log_every, save_every;
     char out[1024], config[1024], on_nonfinite[8];
-    bool resume;
+    bool resume, report; /* report: keep OUT/report.html up to date */
 } run_config;
 
 extern const option_spec run_options[];
@@ -154,5 +157,75 @@ int cmd_eval(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 /* `deepc info --model ... | --checkpoint ...`: print the model summary. */
 int cli_model_info(int argc, char **argv);
+
+/* ---- Training reports (cli_report.c) -------------------------------------------------------- */
+
+enum { REPORT_MAX_RUNS = 10, REPORT_MAX_CLASSES = 100, REPORT_MAX_IMAGES = 16 };
+enum { REPORT_RELOAD_SECONDS = 5 }; /* a live page reloads itself this often */
+
+/* One row of log.csv (NaN: an empty field, not measured). */
+typedef struct {
+    double epoch;
+    long long step;
+    double train_loss, val_loss, val_acc, lr, seconds;
+} report_row;
+
+/* A misclassified test image: pixels [height, width] (gray, 0..255). */
+typedef struct {
+    long long index;
+    int label, predicted, height, width;
+    double probability; /* of the predicted class */
+    unsigned char *pixels;
+} report_image;
+
+/* A run directory as the report reads it. */
+typedef struct {
+    char dir[4096]; /* as given, without trailing slashes */
+    report_row *rows;
+    int n_rows;
+    metadata config;       /* the saved options; n == 0: not recorded */
+    char config_note[512]; /* where the configuration came from, or why it is missing */
+    int n_classes;         /* classifiers, from confusion.csv (0: none) */
+    char (*class_names)[64];
+    long long *confusion; /* [n_classes, n_classes]: rows true class, columns predicted */
+    report_image images[REPORT_MAX_IMAGES];
+    int n_images;
+    char *sample; /* text runs: sample.txt, or NULL */
+} report_run;
+
+/* Write s as HTML text (also safe inside a quoted attribute): & < > " ' escaped, control
+ * characters other than newline and tab shown as U+FFFD. */
+void report_escape_html(FILE *f, const char *s);
+/* Parse the text of a log.csv (text[0..len), modified in place; path names it in messages)
+ * into malloc'ed rows. Returns 0, or -1 with a one-line reason in `why` for an empty file, a
+ * wrong header, no rows, or a truncated or bad row (naming its line). */
+int report_parse_log(char *text, size_t len, const char *path, report_row **rows, int *n_rows,
+                     char *why, size_t why_size);
+/* Read run directory `dir`: log.csv (required), the configuration (cfg's saved options when
+ * cfg is not NULL, else the checkpoint's metadata), confusion.csv, misclassified.csv and
+ * sample.txt when present. Returns 0, or -1 with a one-line reason in `why` (a directory
+ * that does not exist, a missing or truncated log.csv, a bad CSV naming its line); the run
+ * then holds nothing to free. */
+int report_run_load(report_run *run, const char *dir, const run_config *cfg, char *why,
+                    size_t why_size);
+void report_run_free(report_run *run);
+/* The page for runs[0..n_runs) (1 to REPORT_MAX_RUNS), written at time `written`. live: it
+ * reloads itself every REPORT_RELOAD_SECONDS (a script, or a meta refresh without scripts),
+ * until it has not been rewritten for 30 minutes. Returns 0 or -1 (error set). */
+int report_write_html(FILE *f, const report_run *runs, int n_runs, bool live, time_t written);
+/* report_write_html into `path`, atomically (temp file + rename). 0 or -1 (error set). */
+int report_write_file(const char *path, const report_run *runs, int n_runs, bool live);
+/* `deepc train --report`: rewrite cfg->out/report.html from the run directory and cfg.
+ * 0 or -1 (error set). */
+int report_update(const run_config *cfg, bool live);
+/* End of training, images: loss and accuracy of the test set like run_evaluate (same
+ * batches, same values), and dir/confusion.csv and dir/misclassified.csv (the first
+ * REPORT_MAX_IMAGES misclassified images). test: normalised with r's statistics. 0 or -1. */
+int report_evaluate_images(run *r, const dc_dataset *test, const char *dir, double *loss,
+                           double *accuracy);
+/* End of training, text: the generated sample as dir/sample.txt (atomically). 0 or -1. */
+int report_save_sample(const char *dir, const char *text, size_t len);
+/* `deepc report RUN_DIR [RUN_DIR ...] [--out FILE]`. */
+int cmd_report(int argc, char **argv);
 
 #endif

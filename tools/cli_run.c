@@ -52,6 +52,7 @@ const option_spec run_options[] = {
     RUN_OPT("out", OPT_TEXT, out, 0, 0, NULL, false),
     RUN_OPT("config", OPT_TEXT, config, 0, 0, NULL, false),
     RUN_OPT("resume", OPT_FLAG, resume, 0, 0, NULL, false),
+    RUN_OPT("report", OPT_FLAG, report, 0, 0, NULL, false),
     OPTION_END,
 };
 

@@ -8,6 +8,11 @@
  *   log.csv                 epoch,step,train_loss,val_loss,val_acc,lr,seconds
  *   loss.svg                training and validation loss against the epoch (book fig. 3.5)
  *   tokenizer.txt           text runs: the tokenizer (dc_tokenizer_save)
+ *   confusion.csv, misclassified.csv   images, at the end: the test set's confusion matrix
+ *                           and a few misclassified test images (cli_report.c)
+ *   sample.txt              text runs, at the end: the generated sample
+ *   report.html             --report: the run as a page (deepc report), rewritten at every
+ *                           log row; it reloads itself until the run ends
  * Resuming is exact: the data order depends only on (seed, epoch, batch) and the model's and
  * the text batches' generators are restored, so a run stopped and resumed takes the same
  * steps, bit for bit, as one that never stopped. Every file is written to NAME.tmp.PID and
@@ -86,7 +91,8 @@ static void remove_created_dirs(const char *path, size_t created)
 static void remove_stray_temps(const char *dir, const char *command)
 {
     static const char *const names[] = {"checkpoint.safetensors", "log.csv", "loss.svg",
-                                        "tokenizer.txt"};
+                                        "tokenizer.txt", "report.html", "confusion.csv",
+                                        "misclassified.csv", "sample.txt"};
     DIR *d = opendir(dir);
     if (!d) return;
     for (struct dirent *e; (e = readdir(d));) {
@@ -594,6 +600,7 @@ int cmd_train(int argc, char **argv)
             }
             if (!rc && (log_add(&t.log, row) != 0 || log_write(&t.log, cfg.out) != 0))
                 rc = EXIT_RUNTIME;
+            if (!rc && cfg.report && report_update(&cfg, true) != 0) rc = EXIT_RUNTIME;
         }
         if (!rc && save && train_save(&t) != 0) rc = EXIT_RUNTIME;
         if (rc) {
@@ -607,6 +614,10 @@ int cmd_train(int argc, char **argv)
                (long long)t.step, (long long)t.total_steps, cfg.out);
     else if (!rc)
         rc = train_report(&t, argv[0]);
+    if (cfg.report && t.log.n && report_update(&cfg, false) != 0 && !rc) { /* the last page */
+        fprintf(stderr, "deepc train: %s\n", dc_last_error());
+        rc = EXIT_RUNTIME;
+    }
     if (rc) remove_created_dirs(cfg.out, t.created_dirs);
     dc_loader_free(t.loader);
     dc_optimizer_free(t.opt);
@@ -642,8 +653,9 @@ static int set_threads(long threads, const char *command)
 }
 
 /* Test accuracy on the full Fashion-MNIST test set (normalised with the training statistics)
- * or the loss on the validation text. Prints one line; returns 0 or an exit status. */
-static int evaluate_run(run *r, const char *command)
+ * or the loss on the validation text. Prints one line; returns 0 or an exit status. save_dir:
+ * also write the confusion matrix and misclassified images there (images; NULL: not). */
+static int evaluate_run(run *r, const char *command, const char *save_dir)
 {
     double loss, accuracy;
     if (r->task == TASK_TEXT) {
@@ -658,7 +670,8 @@ static int evaluate_run(run *r, const char *command)
     dc_dataset *test = run_load_images(r, false, command);
     if (!test) return EXIT_RUNTIME;
     int rc = dc_dataset_normalize(test, &r->mean, &r->std) == 0 &&
-                     run_evaluate(r, test, &loss, &accuracy) == 0
+                     (save_dir ? report_evaluate_images(r, test, save_dir, &loss, &accuracy)
+                               : run_evaluate(r, test, &loss, &accuracy)) == 0
                  ? 0
                  : EXIT_RUNTIME;
     if (rc) fprintf(stderr, "deepc %s: %s\n", command, dc_last_error());
@@ -685,7 +698,7 @@ int cmd_eval(int argc, char **argv)
     memcpy(overrides.data_dir, s.data_dir, sizeof s.data_dir);
     run r;
     rc = run_open_checkpoint(&r, s.checkpoint, true, argv[0], &overrides);
-    if (!rc) rc = evaluate_run(&r, argv[0]);
+    if (!rc) rc = evaluate_run(&r, argv[0], NULL);
     run_close(&r);
     return rc;
 }
@@ -714,8 +727,10 @@ static const option_spec sample_options[] = {
 };
 
 /* Generate n tokens after `prompt` ("" = a newline: the start of a line, e.g. of a name) and
- * print the text (without that implicit newline). Returns 0 or an exit status. */
-static int generate(run *r, const char *prompt, const sample_settings *s, const char *command)
+ * print the text (without that implicit newline); save_dir: also save it there as sample.txt
+ * (NULL: not). Returns 0 or an exit status. */
+static int generate(run *r, const char *prompt, const sample_settings *s, const char *command,
+                    const char *save_dir)
 {
     const char *start = prompt[0] ? prompt : "\n";
     int64_t n_ids;
@@ -743,8 +758,10 @@ static int generate(run *r, const char *prompt, const sample_settings *s, const 
     size_t skip = prompt[0] ? 0 : strlen(start);
     fwrite(text + skip, 1, len - skip, stdout);
     if (len > skip && text[len - 1] != '\n') putchar('\n');
+    int rc = save_dir && report_save_sample(save_dir, text + skip, len - skip) != 0;
+    if (rc) fprintf(stderr, "deepc %s: %s\n", command, dc_last_error());
     free(text);
-    return 0;
+    return rc ? EXIT_RUNTIME : 0;
 }
 
 int cmd_sample(int argc, char **argv)
@@ -769,7 +786,7 @@ int cmd_sample(int argc, char **argv)
                 s.checkpoint, r.cfg.model);
         rc = EXIT_USAGE;
     }
-    if (!rc) rc = generate(&r, s.prompt, &s, argv[0]);
+    if (!rc) rc = generate(&r, s.prompt, &s, argv[0], NULL);
     run_close(&r);
     return rc;
 }
@@ -778,10 +795,10 @@ int cmd_sample(int argc, char **argv)
 
 static int train_report(trainer *t, const char *command)
 {
-    if (t->r.task == TASK_IMAGES) return evaluate_run(&t->r, command);
+    if (t->r.task == TASK_IMAGES) return evaluate_run(&t->r, command, t->r.cfg.out);
     sample_settings s = {.n = 200, .temperature = 1.0, .top_p = 1.0};
     printf("sample (deepc sample --checkpoint %s):\n", t->checkpoint);
-    return generate(&t->r, "", &s, command);
+    return generate(&t->r, "", &s, command, t->r.cfg.out);
 }
 
 int cli_model_info(int argc, char **argv)

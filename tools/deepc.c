@@ -4,7 +4,8 @@
  *
  * Commands live in one table (name, one-line summary, usage, function); main() only finds
  * the command and hands it its arguments, like darknet's examples/darknet.c. This file holds
- * the table, `info` and `bench`; train, eval and sample live in cli_train.c (see cli.h).
+ * the table, `info` and `bench`; train, eval and sample live in cli_train.c, report in
+ * cli_report.c (see cli.h).
  * Exit status: 0 success, 1 a failure while running, 2 a usage error. */
 #include "cli.h"
 #include "kernels/kernels.h" /* dc_isa_detect, dc_isa_name: internal, but the CLI reports them */
@@ -266,6 +267,7 @@ static const command commands[] = {
      "    --max-steps N         stop after N steps in this invocation (checkpoint kept)\n"
      "    --log-every N         log.csv row every N steps (a tenth of an epoch)\n"
      "    --save-every N        also checkpoint every N steps (a crash loses at most N)\n"
+     "    --report              keep OUT/report.html (deepc report) up to date while training\n"
      "    --on-nonfinite stop|skip  at a NaN/inf loss or gradient: stop, naming the step and\n"
      "                          the parameter (stop), or skip that update (skip; 10 in a row stop)\n",
      cmd_train},
@@ -282,6 +284,16 @@ static const command commands[] = {
      "  starts at a new line. Temperature 1 (0: greedy), top-k 0 (all), top-p 1 (all), seed 0:\n"
      "  the same seed gives the same text.\n",
      cmd_sample},
+    {"report", "write a training run (or several, compared) as one HTML page",
+     "usage: deepc report RUN_DIR [RUN_DIR ...] [--out FILE]\n"
+     "  Writes one self-contained HTML file (nothing fetched: inline SVG plots and images)\n"
+     "  from what training wrote to RUN_DIR: the configuration, the loss, accuracy,\n"
+     "  learning-rate and throughput curves, and the confusion matrix and misclassified test\n"
+     "  images of a classifier or the generated text of a language model. Several run\n"
+     "  directories give one page comparing them (curves overlaid, configurations in\n"
+     "  columns). FILE: RUN_DIR/report.html for one run, report.html for several.\n"
+     "  'deepc train --report' keeps OUT/report.html up to date while it trains.\n",
+     cmd_report},
     {"quantize", "quantize a checkpoint's Linear/Embedding weights (q8_0, q4_1)",
      "usage: deepc quantize IN OUT [--type q8_0|q4_1] [--pattern GLOB]\n"
      "  Rebuilds the model of checkpoint IN, quantizes the weights of its Linear and Embedding\n"

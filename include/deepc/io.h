@@ -111,7 +111,8 @@ int dc_checkpoint_load(const char *path, dc_module *model, dc_optimizer *opt);
 
 /* One curve of a line plot: n points (x[i], y[i]) (borrowed); non-finite y values are
  * skipped. `markers` draws a dot on every point (for sparse series such as per-epoch
- * validation losses). color: an SVG colour ("#1f77b4"), or NULL for the next default one. */
+ * validation losses). color: an SVG colour ("#1f77b4"), or NULL for the next default one.
+ * A NULL or empty label: no legend entry. */
 typedef struct {
     const char *label;
     const double *x, *y;
@@ -126,6 +127,11 @@ typedef struct {
  * -1 with an error naming the path (cannot write) or the bad argument. */
 int dc_plot_svg(const char *path, const char *title, const char *xlabel, const char *ylabel,
                 const dc_plot_series *series, int n_series);
+/* The same plot written to an open stream: a standalone SVG document, or (inline_html) an
+ * <svg> element for an HTML page, without the XML namespace and scaling to the page's width.
+ * Returns 0, or -1 for a bad argument or a write error. */
+int dc_plot_svg_write(FILE *f, const char *title, const char *xlabel, const char *ylabel,
+                      const dc_plot_series *series, int n_series, bool inline_html);
 
 /* ---- Images (src/io/png.c) ----------------------------------------------------------------- */
 /* PNG files through libpng (libpng-dev, optional: without it dc_png_write/_grid/_read fail

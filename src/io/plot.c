@@ -74,8 +74,10 @@ static bool data_range(const dc_plot_series *series, int n_series, double *x0, d
     return any;
 }
 
+/* inline_html: an <svg> element for an HTML page, without the XML namespace (HTML5 needs
+ * none, so the page names no URL) and scaling down to the page's width. */
 static void write_svg(FILE *f, const char *title, const char *xlabel, const char *ylabel,
-                      const dc_plot_series *series, int n_series)
+                      const dc_plot_series *series, int n_series, bool inline_html)
 {
     double x0 = 0, x1 = 1, y0 = 0, y1 = 1;
     data_range(series, n_series, &x0, &x1, &y0, &y1);
@@ -84,9 +86,10 @@ static void write_svg(FILE *f, const char *title, const char *xlabel, const char
 /* data coordinates -> pixels (y grows downwards in SVG) */
 #define PX(x) (LEFT + ((x) - xt.lo) / (xt.hi - xt.lo) * plot_w)
 #define PY(y) (TOP + plot_h - ((y) - yt.lo) / (yt.hi - yt.lo) * plot_h)
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-               "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">\n",
-            WIDTH, HEIGHT, WIDTH, HEIGHT);
+    fprintf(f, "<svg %swidth=\"%d\" height=\"%d\" "
+               "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\"%s>\n",
+            inline_html ? "" : "xmlns=\"http://www.w3.org/2000/svg\" ", WIDTH, HEIGHT, WIDTH,
+            HEIGHT, inline_html ? " style=\"max-width:100%;height:auto\"" : "");
     fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
     fprintf(f, "<text x=\"%d\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">",
             LEFT + (int)plot_w / 2);
@@ -136,6 +139,7 @@ static void write_svg(FILE *f, const char *title, const char *xlabel, const char
             if (isfinite(c->x[i]) && isfinite(c->y[i]))
                 fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"/>\n",
                         PX(c->x[i]), PY(c->y[i]), color);
+        if (!c->label || !*c->label) continue; /* an unnamed curve has no legend entry */
         double ly = TOP + 16 + 18 * s, lx = LEFT + plot_w - 150;
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
                    "stroke-width=\"2\"/>\n<text x=\"%.1f\" y=\"%.1f\">",
@@ -148,21 +152,38 @@ static void write_svg(FILE *f, const char *title, const char *xlabel, const char
     fprintf(f, "</svg>\n");
 }
 
+/* The arguments of a plot; -1 with an error naming the bad one. */
+static int check_series(const char *fn, const dc_plot_series *series, int n_series)
+{
+    for (int s = 0; s < n_series; s++)
+        if (series[s].n < 0 || (series[s].n > 0 && (!series[s].x || !series[s].y)))
+            return dc_error("%s: series %d ('%s') has no points array", fn, s,
+                            series[s].label ? series[s].label : ""),
+                   -1;
+    return 0;
+}
+
+int dc_plot_svg_write(FILE *f, const char *title, const char *xlabel, const char *ylabel,
+                      const dc_plot_series *series, int n_series, bool inline_html)
+{
+    if (!f || (n_series > 0 && !series) || n_series < 0)
+        return dc_error("dc_plot_svg_write: NULL stream or series"), -1;
+    if (check_series("dc_plot_svg_write", series, n_series) != 0) return -1;
+    write_svg(f, title, xlabel, ylabel, series, n_series, inline_html);
+    return ferror(f) ? dc_error("dc_plot_svg_write: write error: %s", strerror(errno)), -1 : 0;
+}
+
 int dc_plot_svg(const char *path, const char *title, const char *xlabel, const char *ylabel,
                 const dc_plot_series *series, int n_series)
 {
     if (!path || (n_series > 0 && !series) || n_series < 0)
         return dc_error("dc_plot_svg: NULL path or series"), -1;
-    for (int s = 0; s < n_series; s++)
-        if (series[s].n < 0 || (series[s].n > 0 && (!series[s].x || !series[s].y)))
-            return dc_error("dc_plot_svg: series %d ('%s') has no points array", s,
-                            series[s].label ? series[s].label : ""),
-                   -1;
+    if (check_series("dc_plot_svg", series, n_series) != 0) return -1;
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "w");
     if (!f) return dc_error("dc_plot_svg: cannot create %s: %s", tmp, strerror(errno)), -1;
-    write_svg(f, title, xlabel, ylabel, series, n_series);
+    write_svg(f, title, xlabel, ylabel, series, n_series, false);
     bool written = !ferror(f);
     if (fclose(f) != 0) written = false;
     if (!written || rename(tmp, path) != 0) {
