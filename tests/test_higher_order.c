@@ -176,6 +176,20 @@ FN(h_masked_select, dc_tanh(dc_masked_select(dc_mul(x[0], x[0]), dc_gt(x[0], dc_
 FN(h_sort, dc_mul(sorted_values(x[0], false), sorted_values(x[0], false)))
 FN(h_topk, dc_exp(sorted_values(dc_mul(x[0], x[0]), true)))
 
+static dc_tensor *well_conditioned(dc_tensor *x) /* x + 6 I for a 3x3 x */
+{
+    return dc_add(x, dc_mul_scalar(dc_diag(dc_ones(x->dtype, DC_SHAPE(3)), 0), 6.0));
+}
+static dc_tensor *spd(dc_tensor *x) /* x x^T + 3 I */
+{
+    return dc_add(dc_matmul(x, dc_transpose(x, 0, 1)), dc_mul_scalar(dc_diag(dc_ones(x->dtype, DC_SHAPE(3)), 0), 3.0));
+}
+FN(h_solve, dc_linalg_solve(well_conditioned(x[0]), dc_tanh(x[1])))
+FN(h_inv, dc_linalg_inv(well_conditioned(x[0])))
+FN(h_det, dc_linalg_det(well_conditioned(x[0])))
+FN(h_logdet, dc_logdet(spd(x[0])))
+FN(h_cholesky, dc_linalg_cholesky(spd(x[0]), false))
+
 static const hvp_case hvp_cases[] = {
     {"tanh", h_tanh, 1, {{3, 4}}, false},
     {"sigmoid", h_sigmoid, 1, {{3, 4}}, false},
@@ -241,6 +255,11 @@ static const hvp_case hvp_cases[] = {
     {"masked_select", h_masked_select, 1, {{3, 4}}, false},
     {"sort", h_sort, 1, {{3, 4}}, false},
     {"topk", h_topk, 1, {{3, 4}}, false},
+    {"linalg_solve", h_solve, 2, {{3, 3}, {3, 2}}, false},
+    {"linalg_inv", h_inv, 1, {{3, 3}}, false},
+    {"linalg_det", h_det, 1, {{3, 3}}, false},
+    {"logdet", h_logdet, 1, {{3, 3}}, false},
+    {"linalg_cholesky", h_cholesky, 1, {{3, 3}}, false},
 };
 
 TEST(test_hessian_vector_products_match_finite_differences)

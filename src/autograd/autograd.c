@@ -474,7 +474,7 @@ static const char *const higher_order_ops[] = {
     "abs", "add", "cat", "ceil", "clamp", "clamp_tensor", "clone", "contiguous", "cos", "cumprod",
     "cumsum", "cumsum_reverse", "diagonal", "diagonal_backward", "div", "erf", "erfc", "exp",
     "expand", "flatten", "flip", "floor", "gather", "gather_backward", "gelu_tanh", "index",
-    "index_add", "index_put", "index_select", "index_select_backward", "leaky_relu", "linear",
+    "index_add", "index_put", "index_select", "index_select_backward", "leaky_relu", "linalg_cholesky", "linalg_det", "linalg_inv", "linalg_slogdet", "linalg_solve", "linear", "logdet",
     "log", "log_softmax", "masked_select", "matmul", "maximum", "mean", "minimum", "mul", "narrow",
     "neg", "norm", "pad", "pad_backward", "permute", "pow", "prod", "relu", "repeat", "reshape",
     "roll", "round", "scatter", "scatter_add", "scatter_value", "select", "sigmoid", "sign",
