@@ -48,7 +48,8 @@ const char *dc_grad_fn_name(const dc_tensor *t);
  * sign/floor/ceil/round, erf/erfc), matmul, linear, einsum, softmax, log_softmax, sum, mean,
  * var, std, prod, norm, logsumexp, cumsum, cumprod, cosine_similarity, normalize,
  * gather, index_select (so cross-entropy), scatter, scatter_add, index_add, index,
- * index_put, masked_select, sort/topk values, cat, pad, flip, roll, repeat, tril/triu, every
+ * index_put, masked_select, sort/topk values, linalg solve/inv/det/slogdet/logdet/cholesky,
+ * cat, pad, flip, roll, repeat, tril/triu, every
  * view (also diagonal, unfold_dim), and custom functions not marked once_differentiable; any
  * other op (convolutions, pooling, norms layers, attention, fused RNN cells, ...) is an
  * error naming it. Returns 0, or -1 with grads[i] = NULL. */

@@ -474,13 +474,14 @@ static const char *const higher_order_ops[] = {
     "abs", "add", "cat", "ceil", "clamp", "clamp_tensor", "clone", "contiguous", "cos", "cumprod",
     "cumsum", "cumsum_reverse", "diagonal", "diagonal_backward", "div", "erf", "erfc", "exp",
     "expand", "flatten", "flip", "floor", "gather", "gather_backward", "gelu_tanh", "index",
-    "index_add", "index_put", "index_select", "index_select_backward", "leaky_relu", "linalg_cholesky", "linalg_det", "linalg_inv", "linalg_slogdet", "linalg_solve", "linear", "logdet",
-    "log", "log_softmax", "masked_select", "matmul", "maximum", "mean", "minimum", "mul", "narrow",
-    "neg", "norm", "pad", "pad_backward", "permute", "pow", "prod", "relu", "repeat", "reshape",
-    "roll", "round", "scatter", "scatter_add", "scatter_value", "select", "sigmoid", "sign",
-    "silu", "sin", "slice", "slice_backward", "softmax", "softplus", "sort", "sqrt", "squeeze",
-    "std", "sub", "sum", "tanh", "to_dtype", "topk", "transpose", "tril", "triu", "unfold_dim",
-    "unfold_dim_backward", "unsqueeze", "var", "view", "where",
+    "index_add", "index_put", "index_select", "index_select_backward", "leaky_relu",
+    "linalg_cholesky", "linalg_det", "linalg_inv", "linalg_slogdet", "linalg_solve", "linear",
+    "log", "log_softmax", "logdet", "masked_select", "matmul", "maximum", "mean", "minimum", "mul",
+    "narrow", "neg", "norm", "pad", "pad_backward", "permute", "pow", "prod", "relu", "repeat",
+    "reshape", "roll", "round", "scatter", "scatter_add", "scatter_value", "select", "sigmoid",
+    "sign", "silu", "sin", "slice", "slice_backward", "softmax", "softplus", "sort", "sqrt",
+    "squeeze", "std", "sub", "sum", "tanh", "to_dtype", "topk", "transpose", "tril", "triu",
+    "unfold_dim", "unfold_dim_backward", "unsqueeze", "var", "view", "where",
 };
 
 static bool supports_higher_order(const dc_node *node)
