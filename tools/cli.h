@@ -73,7 +73,7 @@ const char *option_in_args(int argc, char **argv, const char *name);
 typedef struct {
     /* model and data (saved) */
     char model[32], data[1024], data_dir[1024], tokenizer[8], hidden[128], shuffle_lines[4];
-    long merges, context, layers, heads, dim;
+    long merges, context, layers, heads, dim, embedding; /* embedding: lstm */
     double dropout;
     /* optimisation (saved) */
     long epochs, batch, warmup, steps_per_epoch, seed;

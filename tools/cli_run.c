@@ -20,7 +20,7 @@
 
 /* Every `deepc train` option; "saved" ones define the run and go into checkpoints. */
 const option_spec run_options[] = {
-    RUN_OPT("model", OPT_TEXT, model, 0, 0, "mlp|lenet|resnet-small|vit|gpt", true),
+    RUN_OPT("model", OPT_TEXT, model, 0, 0, "mlp|lenet|resnet-small|vit|gpt|lstm", true),
     RUN_OPT("data", OPT_TEXT, data, 0, 0, NULL, true),
     RUN_OPT("data-dir", OPT_TEXT, data_dir, 0, 0, NULL, true),
     RUN_OPT("tokenizer", OPT_TEXT, tokenizer, 0, 0, "char|bpe", true),
@@ -31,6 +31,7 @@ const option_spec run_options[] = {
     RUN_OPT("layers", OPT_INT, layers, 1, 256, NULL, true),
     RUN_OPT("heads", OPT_INT, heads, 1, 256, NULL, true),
     RUN_OPT("dim", OPT_INT, dim, 1, 16384, NULL, true),
+    RUN_OPT("embedding", OPT_INT, embedding, 1, 1000000, NULL, true),
     RUN_OPT("dropout", OPT_REAL, dropout, 0, 0.99, NULL, true),
     RUN_OPT("epochs", OPT_INT, epochs, 1, 1e6, NULL, true),
     RUN_OPT("batch", OPT_INT, batch, 1, 1e6, NULL, true),
@@ -62,7 +63,7 @@ void run_config_init(run_config *cfg)
     long *ints[] = {&cfg->merges,  &cfg->context,         &cfg->layers, &cfg->heads,
                     &cfg->dim,     &cfg->epochs,          &cfg->batch,  &cfg->warmup,
                     &cfg->seed,    &cfg->steps_per_epoch, &cfg->threads, &cfg->max_steps,
-                    &cfg->log_every, &cfg->save_every};
+                    &cfg->log_every, &cfg->save_every, &cfg->embedding};
     for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) *ints[i] = -1;
     cfg->dropout = cfg->lr = cfg->weight_decay = cfg->clip = cfg->val = NAN;
 }
@@ -73,7 +74,10 @@ enum { MLP_MAX_WIDTHS = 2 + sizeof(((run_config *)0)->hidden) / 2, MLP_MAX_WIDTH
 static int mlp_widths(const char *hidden, int64_t widths[MLP_MAX_WIDTHS], char *why,
                       size_t why_size);
 
-static bool is_image_model(const char *model) { return strcmp(model, "gpt") != 0; }
+static bool is_image_model(const char *model)
+{
+    return strcmp(model, "gpt") != 0 && strcmp(model, "lstm") != 0;
+}
 
 #define DEFAULT_TEXT(field, value)                                                             \
     if (!cfg->field[0]) snprintf(cfg->field, sizeof cfg->field, "%s", value)
@@ -89,7 +93,7 @@ int run_config_finish(run_config *cfg, const char *command)
 {
     DEFAULT_TEXT(model, "mlp");
     bool images = is_image_model(cfg->model), gpt = !images;
-    bool vit = !strcmp(cfg->model, "vit");
+    bool vit = !strcmp(cfg->model, "vit"), lstm = !strcmp(cfg->model, "lstm");
     DEFAULT_TEXT(data, images ? "fashion-mnist" : "names");
     if (images != !strcmp(cfg->data, "fashion-mnist")) {
         fprintf(stderr,
@@ -103,13 +107,14 @@ int run_config_finish(run_config *cfg, const char *command)
     DEFAULT_TEXT(tokenizer, "char");
     /* names.txt is sorted: without shuffling, the validation tail would be all Z-names */
     DEFAULT_TEXT(shuffle_lines, !strcmp(cfg->data, "names") ? "yes" : "no");
-    DEFAULT_TEXT(hidden, "512,256");
+    DEFAULT_TEXT(hidden, lstm ? "256" : "512,256"); /* lstm: one width, the state size */
     DEFAULT_TEXT(optim, "adamw");
     DEFAULT_TEXT(schedule, "cosine");
     DEFAULT_TEXT(on_nonfinite, "stop");
     DEFAULT_NUMBER(merges, 256);
     DEFAULT_NUMBER(context, 32);
-    DEFAULT_NUMBER(layers, 4);
+    DEFAULT_NUMBER(layers, lstm ? 2 : 4);
+    DEFAULT_NUMBER(embedding, 64);
     DEFAULT_NUMBER(heads, 4);
     DEFAULT_NUMBER(dim, vit ? 64 : 128);
     DEFAULT_NUMBER(dropout, 0.0);
@@ -122,7 +127,7 @@ int run_config_finish(run_config *cfg, const char *command)
     DEFAULT_NUMBER(val, images ? 5000 : 0.1);
     DEFAULT_NUMBER(steps_per_epoch, 0);
     DEFAULT_NUMBER(seed, 0);
-    if ((gpt || vit) && cfg->dim % cfg->heads != 0) {
+    if (((gpt && !lstm) || vit) && cfg->dim % cfg->heads != 0) {
         fprintf(stderr, "deepc %s: --heads %ld must divide --dim %ld\n", command, cfg->heads,
                 cfg->dim);
         return EXIT_USAGE;
@@ -131,6 +136,11 @@ int run_config_finish(run_config *cfg, const char *command)
     char why[256];
     if (mlp_widths(cfg->hidden, widths, why, sizeof why) < 0) {
         fprintf(stderr, "deepc %s: --hidden expects widths like 512,256: %s\n", command, why);
+        return EXIT_USAGE;
+    }
+    if (lstm && strchr(cfg->hidden, ',')) {
+        fprintf(stderr, "deepc %s: --model lstm takes one --hidden width (the state size), got "
+                        "'%s'\n", command, cfg->hidden);
         return EXIT_USAGE;
     }
     if (!cfg->out[0]) snprintf(cfg->out, sizeof cfg->out, "runs/%s", cfg->model);
@@ -364,6 +374,11 @@ static dc_module *build_model(run *r)
     if (!strcmp(c->model, "vit")) {
         dc_vit_config v = {28, 7, 1, 10, (int)c->layers, c->heads, c->dim, 0, 0, c->dropout};
         return dc_vit_new(&v, rng);
+    }
+    if (!strcmp(c->model, "lstm")) {
+        dc_rnn_lm_config l = {DC_RNN_LSTM, dc_tokenizer_vocab_size(r->tok), c->embedding,
+                              strtol(c->hidden, NULL, 10), (int)c->layers, c->dropout};
+        return dc_rnn_lm_new(&l, rng);
     }
     dc_gpt_config g = {dc_tokenizer_vocab_size(r->tok), c->context, (int)c->layers, c->heads,
                        c->dim, c->dropout};

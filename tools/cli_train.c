@@ -294,7 +294,7 @@ static int train_setup(trainer *t, const run_config *cfg, const char *command)
     const char *out = cfg->out;
     snprintf(t->checkpoint, sizeof t->checkpoint, "%s/checkpoint.safetensors", out);
     snprintf(t->tokenizer, sizeof t->tokenizer, "%s/tokenizer.txt", out);
-    bool text = !strcmp(cfg->model, "gpt");
+    bool text = !strcmp(cfg->model, "gpt") || !strcmp(cfg->model, "lstm");
     int rc = run_open(&t->r, cfg, cfg->resume && text ? t->tokenizer : NULL, true, command);
     if (rc) return rc;
     run *r = &t->r;
@@ -745,8 +745,11 @@ static int generate(run *r, const char *prompt, const sample_settings *s, const 
     dc_rng_seed(&rng, (uint64_t)s->seed);
     size_t scope = dc_scope_begin();
     dc_tensor *prompt_ids = dc_from_buffer(DC_I64, DC_SHAPE(n_ids), ids);
-    dc_tensor *out = dc_gpt_generate(r->model, prompt_ids, s->n, s->temperature, s->top_k,
-                                     s->top_p, &rng);
+    dc_tensor *out = dc_rnn_lm_get_config(r->model)
+                         ? dc_rnn_lm_generate(r->model, prompt_ids, s->n, s->temperature,
+                                              s->top_k, s->top_p, &rng)
+                         : dc_gpt_generate(r->model, prompt_ids, s->n, s->temperature, s->top_k,
+                                           s->top_p, &rng);
     size_t len = 0;
     char *text = out ? dc_tokenizer_decode(r->tok, dc_data(out), dc_numel(out), &len) : NULL;
     dc_scope_end(scope);
@@ -782,7 +785,8 @@ int cmd_sample(int argc, char **argv)
     run r;
     rc = run_open_checkpoint(&r, s.checkpoint, false, argv[0], NULL);
     if (!rc && r.task != TASK_TEXT) {
-        fprintf(stderr, "deepc sample: %s holds a %s image classifier; sample needs a gpt\n",
+        fprintf(stderr,
+                "deepc sample: %s holds a %s image classifier; sample needs a gpt or lstm\n",
                 s.checkpoint, r.cfg.model);
         rc = EXIT_USAGE;
     }

@@ -173,6 +173,34 @@ typedef struct {
  * x [B, C, S, S] (S = image_size) -> logits [B, num_classes] read from the CLS token. */
 dc_module *dc_vit_new(const dc_vit_config *config, dc_rng *rng);
 
+/* ---- Recurrent language model (src/nn/models_rnn.c) ------------------------------------- */
+
+typedef struct {
+    dc_rnn_mode mode;            /* DC_RNN_LSTM, DC_RNN_GRU, DC_RNN_TANH or DC_RNN_RELU */
+    int64_t vocab, embedding, hidden;
+    int layers;
+    double dropout;              /* between the recurrent layers and before the head */
+} dc_rnn_lm_config;
+
+/* A character (or token) language model: logits = head(drop(rnn(emb(ids)))). Children "emb"
+ * (Embedding vocab x embedding), "rnn" (dc_rnn_new, batch_first, `layers` stacked with dropout
+ * between them: rnn.weight_ih_l0, ...), "drop" (Dropout) and "head" (Linear hidden -> vocab).
+ * dc_forward: ids [B, T] (int64) -> next-token logits [B, T, vocab] from zero states. */
+dc_module *dc_rnn_lm_new(const dc_rnn_lm_config *config, dc_rng *rng);
+/* Its configuration (NULL for a module that is not a dc_rnn_lm_new model). */
+const dc_rnn_lm_config *dc_rnn_lm_get_config(const dc_module *lm);
+/* Forward from the states h0, c0 [layers, B, hidden] (NULL: zeros; c0 for LSTM only), the
+ * final states through h_n / c_n when not NULL (carry dc_detach(h_n) into the next window for
+ * truncated BPTT). Returns logits [B, T, vocab], or NULL with an error (wrong ids or state
+ * shapes), inputs untouched. */
+dc_tensor *dc_rnn_lm_forward(dc_module *lm, dc_tensor *ids, dc_tensor *h0, dc_tensor *c0,
+                             dc_tensor **h_n, dc_tensor **c_n);
+/* dc_gpt_generate's contract for a recurrent LM: prompt [T0] or [B, T0] and n_new tokens
+ * drawn with dc_sample_logits -> [T0 + n_new] or [B, T0 + n_new]. The prompt runs once, then
+ * each step feeds only the newest token with the carried states (no context limit). */
+dc_tensor *dc_rnn_lm_generate(dc_module *lm, dc_tensor *prompt, int64_t n_new,
+                              double temperature, int64_t top_k, double top_p, dc_rng *rng);
+
 #ifdef __cplusplus
 }
 #endif
