@@ -92,7 +92,7 @@ typedef struct {
 
 static void buf_put(byte_buf *b, const void *p, size_t n)
 {
-    if (b->failed) return;
+    if (b->failed || n == 0) return; /* n == 0: p may be NULL */
     if (b->n + n > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->n + n) cap *= 2;
