@@ -39,6 +39,7 @@ static int image_dims(const dc_tensor *t, const char *op, int64_t *c, int64_t *h
     return 0;
 }
 
+#ifdef DC_HAVE_PNG
 static uint8_t to_byte(double v, bool is_u8)
 {
     if (is_u8) return (uint8_t)v;
@@ -48,7 +49,6 @@ static uint8_t to_byte(double v, bool is_u8)
     return (uint8_t)s;
 }
 
-#ifdef DC_HAVE_PNG
 /* Write interleaved 8-bit pixels (c = 1: gray, 3: RGB) to path atomically. */
 static int write_pixels(const char *path, const uint8_t *px, int64_t c, int64_t h, int64_t w,
                         const char *op)
