@@ -59,6 +59,33 @@ TEST(test_png_write_read_round_trip_rgb_gray_and_u8)
 #endif
 }
 
+TEST(test_png_encode_gives_the_bytes_of_the_written_file)
+{
+    dc_tensor *img = ramp_image();
+    unsigned char *bytes = NULL;
+    size_t n = 0;
+#ifndef DC_HAVE_PNG
+    printf("skipped: libpng not installed (test_png_encode_gives_the_bytes_of_the_written_file)\n");
+    CHECK_ERROR(dc_png_encode(img, &bytes, &n) != 0, "deepc was built without libpng");
+    CHECK(bytes == NULL && n == 0);
+#else
+    REQUIRE(dc_png_encode(img, &bytes, &n) == 0);
+    char path[256];
+    dc_test_tmp_path(path, sizeof path, "encoded.png");
+    FILE *f = fopen(path, "wb");
+    REQUIRE(f);
+    CHECK(fwrite(bytes, 1, n, f) == n);
+    fclose(f);
+    dc_tensor *back = dc_png_read(path); /* the bytes are a PNG of the same pixels */
+    REQUIRE(back && back->shape[0] == 3 && back->shape[1] == 4 && back->shape[2] == 5);
+    CHECK(((uint8_t *)dc_data(back))[59] == 255);
+    remove(path);
+    free(bytes);
+    CHECK_ERROR(dc_png_encode(dc_zeros(DC_F32, DC_SHAPE(2, 3, 3)), &bytes, &n) != 0, "");
+    CHECK(bytes == NULL);
+#endif
+}
+
 TEST(test_make_grid_matches_torchvision_layout)
 {
     /* 3 images 1 x 2 x 2 with values k + 1, nrow 2, padding 1, pad 0.5 -> [1, 7, 7]:

@@ -69,110 +69,37 @@ static int atomic_close(FILE *f, const char *tmp, const char *path)
     return dc_error("cannot write %s: %s", path, strerror(err)), -1;
 }
 
-/* ---- PNG data: grayscale images as data URIs (stored deflate blocks, no zlib needed) ------ */
+/* ---- Images as data URIs ---------------------------------------------------------------- */
 
-static uint32_t crc32_update(uint32_t crc, const unsigned char *p, size_t n)
-{
-    static uint32_t table[256];
-    if (!table[1])
-        for (uint32_t i = 0; i < 256; i++) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; k++) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-            table[i] = c;
-        }
-    for (size_t i = 0; i < n; i++) crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-    return crc;
-}
-
-typedef struct {
-    unsigned char *data;
-    size_t n, cap;
-    bool failed;
-} byte_buf;
-
-static void buf_put(byte_buf *b, const void *p, size_t n)
-{
-    if (b->failed || n == 0) return; /* n == 0: p may be NULL */
-    if (b->n + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n) cap *= 2;
-        unsigned char *grown = realloc(b->data, cap);
-        if (!grown) {
-            b->failed = true;
-            return;
-        }
-        b->data = grown, b->cap = cap;
-    }
-    memcpy(b->data + b->n, p, n);
-    b->n += n;
-}
-
-static void buf_u32(byte_buf *b, uint32_t v)
-{
-    unsigned char be[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
-                           (unsigned char)(v >> 8), (unsigned char)v};
-    buf_put(b, be, 4);
-}
-
-/* A PNG chunk: length, type, data, CRC of type + data. */
-static void png_chunk(byte_buf *b, const char *type, const unsigned char *data, size_t n)
-{
-    buf_u32(b, (uint32_t)n);
-    size_t start = b->n;
-    buf_put(b, type, 4);
-    buf_put(b, data, n);
-    if (!b->failed) buf_u32(b, crc32_update(0xffffffffu, b->data + start, n + 4) ^ 0xffffffffu);
-}
-
-/* An 8-bit grayscale PNG of pixels [h, w] (each row filter 0, a zlib stream of stored
- * blocks) as "data:image/png;base64,...", malloc'ed; NULL when out of memory. */
+/* An 8-bit grayscale image of pixels [h, w] as "data:image/png;base64,...", malloc'ed (the
+ * PNG bytes from libpng: dc_png_encode); NULL with the error recorded when that fails, e.g.
+ * in a build without libpng. */
 static char *png_data_uri(const unsigned char *pixels, int w, int h)
 {
-    byte_buf raw = {0}, z = {0}, png = {0};
-    for (int y = 0; y < h; y++) {
-        buf_put(&raw, "", 1); /* filter type 0 */
-        buf_put(&raw, pixels + (size_t)y * (size_t)w, (size_t)w);
-    }
-    uint32_t s1 = 1, s2 = 0; /* Adler-32 of the raw bytes */
-    for (size_t i = 0; i < raw.n; i++) s1 = (s1 + raw.data[i]) % 65521, s2 = (s2 + s1) % 65521;
-    buf_put(&z, "\x78\x01", 2);
-    for (size_t at = 0; at < raw.n || at == 0; at += 65535) {
-        size_t len = raw.n - at < 65535 ? raw.n - at : 65535;
-        unsigned char head[5] = {at + len == raw.n, (unsigned char)len, (unsigned char)(len >> 8),
-                                 (unsigned char)~len, (unsigned char)(~len >> 8)};
-        buf_put(&z, head, 5);
-        buf_put(&z, raw.data + at, len);
-        if (raw.n == 0) break;
-    }
-    buf_u32(&z, s2 << 16 | s1);
-    unsigned char ihdr[13] = {0};
-    ihdr[0] = (unsigned char)(w >> 24), ihdr[1] = (unsigned char)(w >> 16);
-    ihdr[2] = (unsigned char)(w >> 8), ihdr[3] = (unsigned char)w;
-    ihdr[4] = (unsigned char)(h >> 24), ihdr[5] = (unsigned char)(h >> 16);
-    ihdr[6] = (unsigned char)(h >> 8), ihdr[7] = (unsigned char)h;
-    ihdr[8] = 8; /* bit depth; colour type 0 (gray), deflate, filter 0, no interlace */
-    buf_put(&png, "\x89PNG\r\n\x1a\n", 8);
-    png_chunk(&png, "IHDR", ihdr, sizeof ihdr);
-    png_chunk(&png, "IDAT", z.data, z.n);
-    png_chunk(&png, "IEND", NULL, 0);
-    char *uri = NULL;
+    size_t scope = dc_scope_begin();
+    dc_tensor *img = dc_from_buffer(DC_U8, DC_SHAPE(1, h, w), pixels);
+    unsigned char *png = NULL;
+    size_t n = 0;
+    int rc = img ? dc_png_encode(img, &png, &n) : -1;
+    dc_scope_end(scope);
+    if (rc != 0) return NULL;
     static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     const char *prefix = "data:image/png;base64,";
-    if (!raw.failed && !z.failed && !png.failed &&
-        (uri = malloc(strlen(prefix) + 4 * (png.n + 2) / 3 + 4))) {
+    char *uri = malloc(strlen(prefix) + 4 * (n + 2) / 3 + 4);
+    if (uri) {
         char *o = uri + strlen(prefix);
         memcpy(uri, prefix, strlen(prefix));
-        for (size_t i = 0; i < png.n; i += 3) {
-            uint32_t v = (uint32_t)png.data[i] << 16;
-            if (i + 1 < png.n) v |= (uint32_t)png.data[i + 1] << 8;
-            if (i + 2 < png.n) v |= png.data[i + 2];
+        for (size_t i = 0; i < n; i += 3) {
+            uint32_t v = (uint32_t)png[i] << 16;
+            if (i + 1 < n) v |= (uint32_t)png[i + 1] << 8;
+            if (i + 2 < n) v |= png[i + 2];
             *o++ = b64[v >> 18 & 63], *o++ = b64[v >> 12 & 63];
-            *o++ = i + 1 < png.n ? b64[v >> 6 & 63] : '=';
-            *o++ = i + 2 < png.n ? b64[v & 63] : '=';
+            *o++ = i + 1 < n ? b64[v >> 6 & 63] : '=';
+            *o++ = i + 2 < n ? b64[v & 63] : '=';
         }
         *o = '\0';
     }
-    free(raw.data), free(z.data), free(png.data);
+    free(png);
     return uri;
 }
 
@@ -803,7 +730,11 @@ static void write_misclassified(FILE *f, const report_run *run)
     for (int i = 0; i < run->n_images; i++) {
         const report_image *im = &run->images[i];
         char *uri = png_data_uri(im->pixels, im->width, im->height);
-        if (!uri) continue;
+        if (!uri) { /* say why once (a build without libpng), then leave the images out */
+            fprintf(f, "<p class=\"note\">Images left out: %s</p>\n", dc_last_error());
+            dc_clear_error();
+            break;
+        }
         const char *true_name = im->label < run->n_classes ? run->class_names[im->label] : NULL;
         const char *pred_name =
             im->predicted < run->n_classes ? run->class_names[im->predicted] : NULL;

@@ -142,6 +142,9 @@ int dc_plot_svg_write(FILE *f, const char *title, const char *xlabel, const char
 /* Write image [H, W] or [C, H, W] (C = 1: gray, 3: RGB; float32/float64 in [0, 1], clamped,
  * or uint8; any strides) as an 8-bit PNG, atomically (temp file + rename). 0 or -1. */
 int dc_png_write(const char *path, const dc_tensor *image);
+/* The same image as PNG bytes in a malloc'ed buffer (*data, *size bytes; free() it): for
+ * pictures inlined in pages (data URIs). 0 or -1 (*data NULL). */
+int dc_png_encode(const dc_tensor *image, unsigned char **data, size_t *size);
 /* Read a PNG as a new uint8 tensor [C, H, W]: C = 3 for colour files, 1 for gray ones
  * (palettes expanded, 16-bit reduced to 8, alpha composed over black). NULL on error. */
 dc_tensor *dc_png_read(const char *path);

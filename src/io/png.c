@@ -86,6 +86,35 @@ static int write_pixels(const char *path, const uint8_t *px, int64_t c, int64_t 
 }
 #endif
 
+#ifdef DC_HAVE_PNG
+/* image [H, W] / [C, H, W] as interleaved 8-bit rows (malloc'ed into *px), or -1. */
+static int to_pixels(const dc_tensor *image, int64_t c, int64_t h, int64_t w, uint8_t **px,
+                     const char *op)
+{
+    int64_t n = c * h * w;
+    double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    *px = malloc((size_t)(n ? n : 1));
+    if (!v || !*px) {
+        free(v);
+        free(*px);
+        *px = NULL;
+        return dc_error("%s: out of memory for a %lld x %lld image", op, (long long)h,
+                        (long long)w), -1;
+    }
+    int rc = dc_to_double_buffer(image, v, n);
+    bool is_u8 = image->dtype == DC_U8;
+    /* planar [C, H, W] -> interleaved rows */
+    for (int64_t k = 0; rc == 0 && k < c; k++)
+        for (int64_t i = 0; i < h * w; i++) (*px)[i * c + k] = to_byte(v[k * h * w + i], is_u8);
+    free(v);
+    if (rc != 0) {
+        free(*px);
+        *px = NULL;
+    }
+    return rc;
+}
+#endif
+
 int dc_png_write(const char *path, const dc_tensor *image)
 {
     if (!path) return dc_error("dc_png_write: path is NULL"), -1;
@@ -95,24 +124,48 @@ int dc_png_write(const char *path, const dc_tensor *image)
 #ifndef DC_HAVE_PNG
     return dc_error("dc_png_write: deepc was built without libpng (install libpng-dev)"), -1;
 #else
-    int64_t n = c * h * w;
-    double *v = malloc((size_t)n * sizeof *v);
-    uint8_t *px = malloc((size_t)n);
-    if (!v || !px) {
-        free(v);
-        free(px);
-        return dc_error("dc_png_write: out of memory for a %lld x %lld image", (long long)h,
-                        (long long)w), -1;
-    }
-    int rc = dc_to_double_buffer(image, v, n);
-    bool is_u8 = image->dtype == DC_U8;
-    /* planar [C, H, W] -> interleaved rows */
-    for (int64_t k = 0; rc == 0 && k < c; k++)
-        for (int64_t i = 0; i < h * w; i++) px[i * c + k] = to_byte(v[k * h * w + i], is_u8);
-    if (rc == 0) rc = write_pixels(path, px, c, h, w, "dc_png_write");
-    free(v);
+    uint8_t *px;
+    if (to_pixels(image, c, h, w, &px, "dc_png_write") != 0) return -1;
+    int rc = write_pixels(path, px, c, h, w, "dc_png_write");
     free(px);
     return rc;
+#endif
+}
+
+int dc_png_encode(const dc_tensor *image, unsigned char **data, size_t *size)
+{
+    if (!data || !size) return dc_error("dc_png_encode: data or size is NULL"), -1;
+    *data = NULL;
+    *size = 0;
+    if (!image) return dc_error("dc_png_encode: input 'image' is NULL"), -1;
+    int64_t c, h, w;
+    if (image_dims(image, "dc_png_encode", &c, &h, &w) != 0) return -1;
+#ifndef DC_HAVE_PNG
+    return dc_error("dc_png_encode: deepc was built without libpng (install libpng-dev)"), -1;
+#else
+    uint8_t *px;
+    if (to_pixels(image, c, h, w, &px, "dc_png_encode") != 0) return -1;
+    png_image img;
+    memset(&img, 0, sizeof img);
+    img.version = PNG_IMAGE_VERSION;
+    img.width = (png_uint_32)w;
+    img.height = (png_uint_32)h;
+    img.format = c == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
+    png_alloc_size_t n = 0; /* first call: the size, second: the bytes */
+    int ok = png_image_write_to_memory(&img, NULL, &n, 0, px, (png_int_32)(c * w), NULL);
+    unsigned char *buf = ok ? malloc(n) : NULL;
+    if (buf) ok = png_image_write_to_memory(&img, buf, &n, 0, px, (png_int_32)(c * w), NULL);
+    char msg[sizeof img.message + 1];
+    snprintf(msg, sizeof msg, "%s", img.message);
+    png_image_free(&img);
+    free(px);
+    if (!buf || !ok) {
+        free(buf);
+        return dc_error(ok ? "dc_png_encode: out of memory" : "dc_png_encode: libpng: %s", msg), -1;
+    }
+    *data = buf;
+    *size = (size_t)n;
+    return 0;
 #endif
 }
 
