@@ -46,6 +46,22 @@ void dc_test_fail(const char *file, int line, const char *fmt, ...)
 
 int dc_test_failures(void) { return current_failures; }
 
+bool dc_test_have(const char *lib)
+{
+    bool have = false;
+#ifdef DC_HAVE_JANSSON
+    have |= strcmp(lib, "jansson") == 0;
+#endif
+#ifdef DC_HAVE_ZLIB
+    have |= strcmp(lib, "zlib") == 0;
+#endif
+#ifdef DC_HAVE_PNG
+    have |= strcmp(lib, "libpng") == 0;
+#endif
+    if (!have) printf("skipped: %s not installed (%s)\n", lib, current_name);
+    return have;
+}
+
 int dc_test_allclose(const char *file, int line, const char *what, const double *a,
                      const double *b, int64_t n, double rtol, double atol)
 {

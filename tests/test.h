@@ -75,6 +75,10 @@ int dc_test_allclose(const char *file, int line, const char *what, const double 
 #define CHECK_ALLCLOSE(what, a, b, n, rtol, atol)                                              \
     dc_test_allclose(__FILE__, __LINE__, (what), (a), (b), (n), (rtol), (atol))
 
+/* Tests that need an optional library ("jansson", "zlib", "libpng"): true if it was built in;
+ * otherwise prints "skipped: LIB not installed (test)" and returns false. */
+bool dc_test_have(const char *lib);
+
 /* Files for tests that write and corrupt them: a unique path "/tmp/deepc_test_<pid>_<tag>"
  * in buf; a whole file in a malloc'ed buffer (caller frees; NULL if unreadable); a write. */
 const char *dc_test_tmp_path(char *buf, size_t size, const char *tag);

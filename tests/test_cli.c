@@ -69,21 +69,10 @@ static bool same_file(const char *dir_a, const char *dir_b, const char *name)
     return same;
 }
 
-/* Training writes a safetensors checkpoint: without jansson the training tests are skipped. */
-static bool have_jansson(void)
-{
-#ifdef DC_HAVE_JANSSON
-    return true;
-#else
-    printf("note: deepc built without jansson (checkpoints); skipping\n");
-    return false;
-#endif
-}
-
 static bool have_fashion_mnist(void)
 {
     struct stat st;
-    if (!have_jansson()) return false;
+    if (!dc_test_have("jansson")) return false;
 #ifndef DC_HAVE_ZLIB
     printf("note: deepc built without zlib (Fashion-MNIST is gzip); skipping\n");
     return false;
@@ -141,7 +130,7 @@ TEST(test_cli_resume_continues_exactly_on_images)
  * where they stopped. */
 TEST(test_cli_resume_continues_exactly_on_gpt_with_dropout)
 {
-    if (!have_jansson()) return;
+    if (!dc_test_have("jansson")) return;
     char a[64], b[64];
     REQUIRE(temp_dir(a, sizeof a) && temp_dir(b, sizeof b));
     char args[4096];
@@ -156,7 +145,7 @@ TEST(test_cli_resume_continues_exactly_on_gpt_with_dropout)
 
 TEST(test_cli_gpt_on_names_trains_samples_reproducibly_and_evaluates)
 {
-    if (!have_jansson()) return;
+    if (!dc_test_have("jansson")) return;
     char dir[64];
     REQUIRE(temp_dir(dir, sizeof dir));
     CHECK_DEEPC(0, "perplexity", "train " TINY_GPT " --epochs 1 --steps-per-epoch 5 --data %s --out %s",
@@ -182,7 +171,7 @@ TEST(test_cli_gpt_on_names_trains_samples_reproducibly_and_evaluates)
 
 TEST(test_cli_config_file_sets_options_and_flags_override_it)
 {
-    if (!have_jansson()) return;
+    if (!dc_test_have("jansson")) return;
     char dir[64], config[128];
     REQUIRE(temp_dir(dir, sizeof dir));
     snprintf(config, sizeof config, "%s/run.conf", dir);

@@ -34,16 +34,6 @@ static int lstm_deepc(const char *fmt, ...)
 #define TINY_LSTM "--model lstm --layers 1 --hidden 32 --embedding 16 --context 16 --batch 8 " \
                   "--data ../assets/names_sample.txt --threads 1"
 
-static bool lstm_have_jansson(void)
-{
-#ifdef DC_HAVE_JANSSON
-    return true;
-#else
-    printf("note: deepc built without jansson (checkpoints); skipping\n");
-    return false;
-#endif
-}
-
 static void lstm_remove_dir(const char *dir)
 {
     char command[256];
@@ -73,7 +63,7 @@ static bool first_last_loss(const char *dir, double *first, double *last)
 
 TEST(test_cli_lstm_training_lowers_the_loss_and_the_checkpoint_samples_and_evaluates)
 {
-    if (!lstm_have_jansson()) return;
+    if (!dc_test_have("jansson")) return;
     char dir[64] = "/tmp/deepc_lstm_XXXXXX";
     REQUIRE(mkdtemp(dir));
     CHECK_LSTM_DEEPC(0, "perplexity", "train " TINY_LSTM " --lr 0.01 --epochs 1 "
@@ -100,7 +90,7 @@ TEST(test_cli_lstm_training_lowers_the_loss_and_the_checkpoint_samples_and_evalu
  * between two layers draws from the saved generator). */
 TEST(test_cli_lstm_resume_continues_exactly)
 {
-    if (!lstm_have_jansson()) return;
+    if (!dc_test_have("jansson")) return;
     char a[64] = "/tmp/deepc_lstm_XXXXXX", b[64] = "/tmp/deepc_lstm_XXXXXX";
     REQUIRE(mkdtemp(a) && mkdtemp(b));
     const char *args = "--model lstm --layers 2 --hidden 16 --embedding 8 --context 8 --batch 4 "

@@ -228,6 +228,7 @@ static bool write_tiny_mnist(const char *dir)
  * code renamed the partial temporary over the good log anyway. */
 TEST(test_faults_full_disk_keeps_the_old_log_and_checkpoint_and_names_the_error)
 {
+    if (!dc_test_have("jansson")) return;
     char dir[64];
     REQUIRE(temp_dir(dir, sizeof dir));
     CHECK_RUN(NULL, 0, "epoch 1/1", "train " TINY_GPT " --epochs 1 --steps-per-epoch 12 "
@@ -252,6 +253,7 @@ TEST(test_faults_full_disk_keeps_the_old_log_and_checkpoint_and_names_the_error)
  * error, no checkpoint and no temporaries (every file there is complete). */
 TEST(test_faults_full_output_directory_gives_one_line_and_no_partial_file)
 {
+    if (!dc_test_have("jansson")) return;
     char dir[64];
     REQUIRE(temp_dir(dir, sizeof dir));
     child_opts full = {{NULL}, 16384}; /* the tokenizer, log and plot fit, the checkpoint not */
@@ -312,6 +314,7 @@ static void wait_for_checkpoint_write(const char *dir, pid_t pid, long timeout_u
  * uninterrupted run's, byte for byte. */
 TEST(test_faults_sigkill_at_random_moments_leaves_a_loadable_checkpoint_and_resumes_exactly)
 {
+    if (!dc_test_have("jansson")) return;
     char a[64], b[64], path[256];
     REQUIRE(temp_dir(a, sizeof a) && temp_dir(b, sizeof b));
     const char *args = TINY_GPT " --dropout 0.1 --epochs 2 --steps-per-epoch 6 --save-every 1";
@@ -398,6 +401,7 @@ static void check_crash_resume(const char *args, int save_every, int kill_after,
 
 TEST(test_faults_resume_from_a_mid_epoch_save_every_checkpoint_is_bit_exact)
 {
+    if (!dc_test_have("jansson")) return;
     /* 6 steps an epoch, saved at 4, 6 (the epoch's end), 8; killed after 9: resumed from 8,
      * in the middle of epoch 2 */
     check_crash_resume(TINY_GPT " --dropout 0.1 --epochs 2 --steps-per-epoch 6", 4, 9, "8");
@@ -414,6 +418,7 @@ TEST(test_faults_resume_from_a_mid_epoch_save_every_checkpoint_is_bit_exact)
 
 TEST(test_faults_divergence_is_named_with_the_step_the_loss_and_the_parameter)
 {
+    if (!dc_test_have("jansson")) return;
     char dir[64];
     REQUIRE(temp_dir(dir, sizeof dir));
     const char *sgd = TINY_GPT " --epochs 1 --optim sgd --lr 100 --clip 0 --schedule constant";
@@ -498,6 +503,7 @@ TEST(test_faults_a_long_training_loop_keeps_a_constant_rss)
  * anything is read. */
 TEST(test_faults_crafted_tokenizer_file_in_a_checkpoint_is_refused)
 {
+    if (!dc_test_have("jansson")) return;
     char dir[64], path[128];
     REQUIRE(temp_dir(dir, sizeof dir));
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);

@@ -390,6 +390,7 @@ TEST(test_quant_module_quantize_replaces_linear_and_embedding_weights_and_uses_b
 
 TEST(test_quant_file_save_load_gives_the_same_logits_and_bad_files_leave_the_model_untouched)
 {
+    if (!dc_test_have("jansson")) return;
     char path[128], bad[128];
     dc_test_tmp_path(path, sizeof path, "quant.safetensors");
     dc_test_tmp_path(bad, sizeof bad, "quant_bad.safetensors");

@@ -217,8 +217,10 @@ TEST(test_report_reads_confusion_matrix_images_and_text_samples)
     CHECK(run.config.n == 0); /* no checkpoint: not recorded */
     char *html = page(&run, 1, false);
     CHECK(html && strstr(html, "id=\"confusion-0\"") && strstr(html, ">dog</th>") &&
-          strstr(html, "src=\"data:image/png;base64,iVBORw0KGgo") &&
           strstr(html, "80.00% (15 images)") && strstr(html, "not recorded"));
+    /* images inline as PNG through libpng; without it they are left out with a note */
+    if (dc_test_have("libpng")) CHECK(html && strstr(html, "src=\"data:image/png;base64,iVBORw0KGgo"));
+    else CHECK(html && strstr(html, "Images left out: dc_png_encode"));
     free(html);
     report_run_free(&run);
     /* a language model's sample, escaped */
