@@ -187,3 +187,27 @@ int main(int argc, char **argv)
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
+
+int dc_test_deepc(char *out, size_t size, const char *fmt, ...)
+{
+    char args[4096], line[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(line, sizeof line, "deepc %s", args);
+    return dc_test_run_built(line, out, size);
+}
+
+const char *dc_test_temp_dir(char *buf, size_t size, const char *tag)
+{
+    snprintf(buf, size, "/tmp/deepc_%s_XXXXXX", tag);
+    return mkdtemp(buf);
+}
+
+void dc_test_remove_dir(const char *dir)
+{
+    char command[4200];
+    snprintf(command, sizeof command, "rm -rf '%s'", dir);
+    if (system(command) != 0) fprintf(stderr, "note: could not remove %s\n", dir);
+}

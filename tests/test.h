@@ -89,6 +89,11 @@ bool dc_test_write_file(const char *path, const void *data, size_t len);
  * shell with stderr merged into stdout; keeps the first size - 1 bytes of the output in out
  * and returns the exit status, -1 if it could not run. */
 int dc_test_run_built(const char *command, char *out, size_t size);
+/* dc_test_run_built of "deepc ARGS" (printf-style): the CLI of the test's build dir. */
+int dc_test_deepc(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A fresh directory "/tmp/deepc_<tag>_XXXXXX" in buf (NULL on failure), and its removal. */
+const char *dc_test_temp_dir(char *buf, size_t size, const char *tag);
+void dc_test_remove_dir(const char *dir);
 
 /* Tensor -> malloc'ed double array (caller frees), NULL on error. */
 double *dc_test_values(const dc_tensor *t);

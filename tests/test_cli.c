@@ -10,46 +10,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Run "<build dir>/deepc ARGS" (printf-style) with stderr merged into stdout into out
- * (truncated to size - 1 bytes); returns the exit status, -1 if it could not run. */
-static int deepc(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int deepc(char *out, size_t size, const char *fmt, ...)
-{
-    char args[4096], line[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(line, sizeof line, "deepc %s", args);
-    return dc_test_run_built(line, out, size);
-}
-
 enum { OUT_SIZE = 1 << 16 };
 static char out[OUT_SIZE];
 
 /* deepc ARGS must exit with `status` and print `fragment`. */
 #define CHECK_DEEPC(status, fragment, ...)                                                        \
     do {                                                                                          \
-        int got_ = deepc(out, sizeof out, __VA_ARGS__);                                           \
+        int got_ = dc_test_deepc(out, sizeof out, __VA_ARGS__);                                           \
         if (got_ != (status) || !strstr(out, (fragment)))                                         \
             dc_test_fail(__FILE__, __LINE__, "deepc exited %d (want %d), output %s '%s':\n%s",    \
                          got_, (status), strstr(out, (fragment)) ? "has" : "lacks", (fragment),   \
                          out);                                                                    \
     } while (0)
-
-/* A fresh temporary directory (removed by remove_dir). */
-static const char *temp_dir(char *buf, size_t size)
-{
-    snprintf(buf, size, "/tmp/deepc_cli_XXXXXX");
-    return mkdtemp(buf);
-}
-
-static void remove_dir(const char *dir)
-{
-    char command[4200];
-    snprintf(command, sizeof command, "rm -rf '%s'", dir);
-    if (system(command) != 0) fprintf(stderr, "note: could not remove %s\n", dir);
-}
 
 /* Whole file into a malloc'ed buffer (NULL if unreadable). */
 static char *slurp(const char *dir, const char *name, size_t *len)
@@ -94,7 +66,7 @@ TEST(test_cli_train_mlp_writes_log_plot_checkpoint_and_eval_reports_test_accurac
 {
     if (!have_fashion_mnist()) return;
     char dir[64];
-    REQUIRE(temp_dir(dir, sizeof dir));
+    REQUIRE(dc_test_temp_dir(dir, sizeof dir, "cli"));
     CHECK_DEEPC(0, "test accuracy", "train --model mlp --hidden 32 --epochs 1 --steps-per-epoch 6 "
                                     "--val 500 --out %s", dir);
     CHECK(strstr(out, "val accuracy"));
@@ -108,7 +80,7 @@ TEST(test_cli_train_mlp_writes_log_plot_checkpoint_and_eval_reports_test_accurac
     CHECK(strstr(out, "(10000 images)"));
     CHECK_DEEPC(0, "Linear", "info --checkpoint %s/checkpoint.safetensors", dir);
     CHECK(strstr(out, "kernels:"));
-    remove_dir(dir);
+    dc_test_remove_dir(dir);
 }
 
 /* Two epochs straight, or 3 steps + a resume (stopping mid-epoch, with augmentation drawing
@@ -117,13 +89,13 @@ TEST(test_cli_resume_continues_exactly_on_images)
 {
     if (!have_fashion_mnist()) return;
     char a[64], b[64];
-    REQUIRE(temp_dir(a, sizeof a) && temp_dir(b, sizeof b));
+    REQUIRE(dc_test_temp_dir(a, sizeof a, "cli") && dc_test_temp_dir(b, sizeof b, "cli"));
     const char *args = "--hidden 16 --epochs 2 --steps-per-epoch 2 --batch 32 --val 100 --augment";
     CHECK_DEEPC(0, "epoch 2/2", "train %s --out %s", args, a);
     CHECK_DEEPC(0, "stopped after 3 of 4 steps", "train %s --max-steps 3 --out %s", args, b);
     CHECK_DEEPC(0, "(resumed)", "train --resume --out %s", b);
     CHECK(same_file(a, b, "checkpoint.safetensors"));
-    remove_dir(a), remove_dir(b);
+    dc_test_remove_dir(a), dc_test_remove_dir(b);
 }
 
 /* The same on a GPT with dropout: the dropout generator and the random text windows resume
@@ -132,7 +104,7 @@ TEST(test_cli_resume_continues_exactly_on_gpt_with_dropout)
 {
     if (!dc_test_have("jansson")) return;
     char a[64], b[64];
-    REQUIRE(temp_dir(a, sizeof a) && temp_dir(b, sizeof b));
+    REQUIRE(dc_test_temp_dir(a, sizeof a, "cli") && dc_test_temp_dir(b, sizeof b, "cli"));
     char args[4096];
     snprintf(args, sizeof args, TINY_GPT " --dropout 0.1 --epochs 2 --steps-per-epoch 3 --data %s",
              names_sample());
@@ -140,14 +112,14 @@ TEST(test_cli_resume_continues_exactly_on_gpt_with_dropout)
     CHECK_DEEPC(0, "stopped after 4 of 6 steps", "train %s --max-steps 4 --out %s", args, b);
     CHECK_DEEPC(0, "(resumed)", "train --resume --out %s", b);
     CHECK(same_file(a, b, "checkpoint.safetensors"));
-    remove_dir(a), remove_dir(b);
+    dc_test_remove_dir(a), dc_test_remove_dir(b);
 }
 
 TEST(test_cli_gpt_on_names_trains_samples_reproducibly_and_evaluates)
 {
     if (!dc_test_have("jansson")) return;
     char dir[64];
-    REQUIRE(temp_dir(dir, sizeof dir));
+    REQUIRE(dc_test_temp_dir(dir, sizeof dir, "cli"));
     CHECK_DEEPC(0, "perplexity", "train " TINY_GPT " --epochs 1 --steps-per-epoch 5 --data %s --out %s",
                 names_sample(), dir);
     char tokenizer[128];
@@ -166,14 +138,14 @@ TEST(test_cli_gpt_on_names_trains_samples_reproducibly_and_evaluates)
     /* a character the names never use */
     CHECK_DEEPC(2, "cannot encode the prompt", "sample --checkpoint %s/checkpoint.safetensors "
                                                "--prompt '@'", dir);
-    remove_dir(dir);
+    dc_test_remove_dir(dir);
 }
 
 TEST(test_cli_config_file_sets_options_and_flags_override_it)
 {
     if (!dc_test_have("jansson")) return;
     char dir[64], config[128];
-    REQUIRE(temp_dir(dir, sizeof dir));
+    REQUIRE(dc_test_temp_dir(dir, sizeof dir, "cli"));
     snprintf(config, sizeof config, "%s/run.conf", dir);
     FILE *f = fopen(config, "w");
     REQUIRE(f);
@@ -188,7 +160,7 @@ TEST(test_cli_config_file_sets_options_and_flags_override_it)
     fprintf(f, "colour = blue\n");
     fclose(f);
     CHECK_DEEPC(2, "run.conf:11: unknown key 'colour'", "train --config %s --out %s", config, dir);
-    remove_dir(dir);
+    dc_test_remove_dir(dir);
 }
 
 TEST(test_cli_every_command_has_help)

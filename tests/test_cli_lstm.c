@@ -10,22 +10,9 @@
 enum { LSTM_OUT_SIZE = 1 << 16 };
 static char lstm_out[LSTM_OUT_SIZE];
 
-/* Run "deepc ARGS" (printf-style), stderr merged, into lstm_out; the exit status. */
-static int lstm_deepc(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int lstm_deepc(const char *fmt, ...)
-{
-    char args[4096], line[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(line, sizeof line, "deepc %s", args);
-    return dc_test_run_built(line, lstm_out, sizeof lstm_out);
-}
-
 #define CHECK_LSTM_DEEPC(status, fragment, ...)                                                  \
     do {                                                                                          \
-        int got_ = lstm_deepc(__VA_ARGS__);                                                       \
+        int got_ = dc_test_deepc(lstm_out, sizeof lstm_out, __VA_ARGS__);                                                       \
         EXPECT(got_ == (status) && strstr(lstm_out, (fragment)),                                  \
                "deepc exited %d (want %d), output %s '%s':\n%s", got_, (status),                  \
                strstr(lstm_out, (fragment)) ? "has" : "lacks", (fragment), lstm_out);             \
@@ -33,13 +20,6 @@ static int lstm_deepc(const char *fmt, ...)
 
 #define TINY_LSTM "--model lstm --layers 1 --hidden 32 --embedding 16 --context 16 --batch 8 " \
                   "--data ../assets/names_sample.txt --threads 1"
-
-static void lstm_remove_dir(const char *dir)
-{
-    char command[256];
-    snprintf(command, sizeof command, "rm -rf '%s'", dir);
-    if (system(command) != 0) fprintf(stderr, "note: could not remove %s\n", dir);
-}
 
 /* The train_loss column of log.csv's rows: first and last. */
 static bool first_last_loss(const char *dir, double *first, double *last)
@@ -83,7 +63,7 @@ TEST(test_cli_lstm_training_lowers_the_loss_and_the_checkpoint_samples_and_evalu
     CHECK_LSTM_DEEPC(0, "perplexity", "eval --checkpoint %s/checkpoint.safetensors", dir);
     CHECK_LSTM_DEEPC(0, "RNNLM", "info --checkpoint %s/checkpoint.safetensors", dir);
     CHECK(strstr(lstm_out, "LSTM") && strstr(lstm_out, "hidden=32"));
-    lstm_remove_dir(dir);
+    dc_test_remove_dir(dir);
 }
 
 /* Straight through, or stopped after 3 steps and resumed: the same checkpoint bytes (dropout
@@ -106,7 +86,7 @@ TEST(test_cli_lstm_resume_continues_exactly)
     unsigned char *x = dc_test_read_file(pa, &la), *y = dc_test_read_file(pb, &lb);
     CHECK(x && y && la == lb && !memcmp(x, y, la));
     free(x), free(y);
-    lstm_remove_dir(a), lstm_remove_dir(b);
+    dc_test_remove_dir(a), dc_test_remove_dir(b);
 }
 
 TEST(test_cli_lstm_bad_options_exit_with_status_2)

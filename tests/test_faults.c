@@ -118,19 +118,6 @@ static int run_deepc(const child_opts *o, const char *fmt, ...)
 
 /* ---- Files ------------------------------------------------------------------------------ */
 
-static const char *temp_dir(char *buf, size_t size)
-{
-    snprintf(buf, size, "/tmp/deepc_faults_XXXXXX");
-    return mkdtemp(buf);
-}
-
-static void remove_dir(const char *dir)
-{
-    char command[4200];
-    snprintf(command, sizeof command, "rm -rf '%s'", dir);
-    if (system(command) != 0) fprintf(stderr, "note: could not remove %s\n", dir);
-}
-
 static char *slurp(const char *dir, const char *name, size_t *len)
 {
     char path[4200];
@@ -230,7 +217,7 @@ TEST(test_faults_full_disk_keeps_the_old_log_and_checkpoint_and_names_the_error)
 {
     if (!dc_test_have("jansson")) return;
     char dir[64];
-    REQUIRE(temp_dir(dir, sizeof dir));
+    REQUIRE(dc_test_temp_dir(dir, sizeof dir, "faults"));
     CHECK_RUN(NULL, 0, "epoch 1/1", "train " TINY_GPT " --epochs 1 --steps-per-epoch 12 "
                                     "--log-every 1 --out %s", dir);
     size_t log_len = 0;
@@ -246,7 +233,7 @@ TEST(test_faults_full_disk_keeps_the_old_log_and_checkpoint_and_names_the_error)
     CHECK(count_temps(dir) == 0);
     CHECK(loadable(dir));
     free(log), free(now);
-    remove_dir(dir);
+    dc_test_remove_dir(dir);
 }
 
 /* A fresh run into a directory that fills up: status 1, one line naming the file and the
@@ -255,7 +242,7 @@ TEST(test_faults_full_output_directory_gives_one_line_and_no_partial_file)
 {
     if (!dc_test_have("jansson")) return;
     char dir[64];
-    REQUIRE(temp_dir(dir, sizeof dir));
+    REQUIRE(dc_test_temp_dir(dir, sizeof dir, "faults"));
     child_opts full = {{NULL}, 16384}; /* the tokenizer, log and plot fit, the checkpoint not */
     CHECK_RUN(&full, 1, "File too large", "train " TINY_GPT " --epochs 1 --steps-per-epoch 2 "
                                           "--out %s", dir);
@@ -267,7 +254,7 @@ TEST(test_faults_full_output_directory_gives_one_line_and_no_partial_file)
     char *log = slurp(dir, "log.csv", &len);
     CHECK(log && len > 0 && log[len - 1] == '\n');
     free(log);
-    remove_dir(dir);
+    dc_test_remove_dir(dir);
 }
 
 /* Directories that cannot be made, and runs that fail before writing anything: status 1, one
@@ -275,7 +262,7 @@ TEST(test_faults_full_output_directory_gives_one_line_and_no_partial_file)
 TEST(test_faults_unwritable_out_and_failed_runs_leave_no_empty_directories)
 {
     char dir[64], nested[128];
-    REQUIRE(temp_dir(dir, sizeof dir));
+    REQUIRE(dc_test_temp_dir(dir, sizeof dir, "faults"));
     CHECK_RUN(NULL, 1, "cannot create the directory /proc/deepc_run",
               "train " TINY_GPT " --epochs 1 --steps-per-epoch 1 --out /proc/deepc_run");
     CHECK_RUN(NULL, 1, "Not a directory", "train " TINY_GPT " --epochs 1 --steps-per-epoch 1 "
@@ -291,7 +278,7 @@ TEST(test_faults_unwritable_out_and_failed_runs_leave_no_empty_directories)
                                           "--out %s", nested);
     CHECK(!exists(dir, "a"));
     CHECK(count_temps(dir) == 0);
-    remove_dir(dir);
+    dc_test_remove_dir(dir);
 }
 
 /* ---- Crashes ------------------------------------------------------------------------------ */
@@ -316,7 +303,7 @@ TEST(test_faults_sigkill_at_random_moments_leaves_a_loadable_checkpoint_and_resu
 {
     if (!dc_test_have("jansson")) return;
     char a[64], b[64], path[256];
-    REQUIRE(temp_dir(a, sizeof a) && temp_dir(b, sizeof b));
+    REQUIRE(dc_test_temp_dir(a, sizeof a, "faults") && dc_test_temp_dir(b, sizeof b, "faults"));
     const char *args = TINY_GPT " --dropout 0.1 --epochs 2 --steps-per-epoch 6 --save-every 1";
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -365,7 +352,7 @@ TEST(test_faults_sigkill_at_random_moments_leaves_a_loadable_checkpoint_and_resu
     snprintf(path, sizeof path, "%s/log.csv.tmp.%ld", b, (long)getpid());
     CHECK(access(path, F_OK) == 0);
     CHECK(count_temps(b) == 1);
-    remove_dir(a), remove_dir(b);
+    dc_test_remove_dir(a), dc_test_remove_dir(b);
 }
 
 /* A crash (DEEPC_DEBUG_KILL_AFTER_STEP: SIGKILL right after that step's update) after a
@@ -376,7 +363,7 @@ static void check_crash_resume(const char *args, int save_every, int kill_after,
                                const char *want_step)
 {
     char a[64], b[64], env[64];
-    if (!temp_dir(a, sizeof a) || !temp_dir(b, sizeof b)) {
+    if (!dc_test_temp_dir(a, sizeof a, "faults") || !dc_test_temp_dir(b, sizeof b, "faults")) {
         EXPECT(false, "no temporary directory");
         return;
     }
@@ -396,7 +383,7 @@ static void check_crash_resume(const char *args, int save_every, int kill_after,
     dc_safetensors_close(f);
     CHECK_RUN(NULL, 0, "(resumed)", "train --resume --out %s", b);
     CHECK(same_file(a, b, "checkpoint.safetensors"));
-    remove_dir(a), remove_dir(b);
+    dc_test_remove_dir(a), dc_test_remove_dir(b);
 }
 
 TEST(test_faults_resume_from_a_mid_epoch_save_every_checkpoint_is_bit_exact)
@@ -407,11 +394,11 @@ TEST(test_faults_resume_from_a_mid_epoch_save_every_checkpoint_is_bit_exact)
     check_crash_resume(TINY_GPT " --dropout 0.1 --epochs 2 --steps-per-epoch 6", 4, 9, "8");
     /* images: 5 steps an epoch, saved at 3, 5, 6; killed after 7: resumed from 6 */
     char data[64], args[256];
-    REQUIRE(temp_dir(data, sizeof data) && write_tiny_mnist(data));
+    REQUIRE(dc_test_temp_dir(data, sizeof data, "faults") && write_tiny_mnist(data));
     snprintf(args, sizeof args, "--data-dir %s --hidden 16 --epochs 2 --steps-per-epoch 5 "
                                 "--batch 32 --val 64 --augment", data);
     check_crash_resume(args, 3, 7, "6");
-    remove_dir(data);
+    dc_test_remove_dir(data);
 }
 
 /* ---- Divergence ------------------------------------------------------------------------------ */
@@ -420,7 +407,7 @@ TEST(test_faults_divergence_is_named_with_the_step_the_loss_and_the_parameter)
 {
     if (!dc_test_have("jansson")) return;
     char dir[64];
-    REQUIRE(temp_dir(dir, sizeof dir));
+    REQUIRE(dc_test_temp_dir(dir, sizeof dir, "faults"));
     const char *sgd = TINY_GPT " --epochs 1 --optim sgd --lr 100 --clip 0 --schedule constant";
     CHECK_RUN(NULL, 1, "; stopping", "train %s --out %s", sgd, dir);
     CHECK(strstr(out, "deepc train: step ") && strstr(out, "the loss is "));
@@ -438,7 +425,7 @@ TEST(test_faults_divergence_is_named_with_the_step_the_loss_and_the_parameter)
     CHECK_RUN(NULL, 0, "epoch 1/1", "train " TINY_GPT " --epochs 1 --steps-per-epoch 10 --out %s",
               dir);
     CHECK(!strstr(out, "diverging"));
-    remove_dir(dir);
+    dc_test_remove_dir(dir);
 }
 
 /* ---- Memory --------------------------------------------------------------------------------- */
@@ -505,7 +492,7 @@ TEST(test_faults_crafted_tokenizer_file_in_a_checkpoint_is_refused)
 {
     if (!dc_test_have("jansson")) return;
     char dir[64], path[128];
-    REQUIRE(temp_dir(dir, sizeof dir));
+    REQUIRE(dc_test_temp_dir(dir, sizeof dir, "faults"));
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
     const char *bad[] = {"../../../../etc/passwd", "/etc/passwd", "..", "", "sub/tokenizer.txt",
                          "."};
@@ -517,7 +504,7 @@ TEST(test_faults_crafted_tokenizer_file_in_a_checkpoint_is_refused)
         EXPECT(count_lines(out, "deepc sample:") == 1 && !strstr(out, "root:"), "%s", out);
         CHECK_RUN(NULL, 1, "must be a file name", "eval --checkpoint %s", path);
     }
-    remove_dir(dir);
+    dc_test_remove_dir(dir);
 }
 
 /* The config parser (the seam tests and fuzzers call): a NUL byte and an over-long line are
@@ -555,11 +542,11 @@ TEST(test_faults_config_lines_with_nul_bytes_or_over_the_limit_are_errors)
     CHECK(cfg.epochs == 2 && cfg.dim == 64 && cfg.lr == 0.5);
     /* through deepc: the file's line in the message, status 2, before any data is read */
     char dir[64], conf[128];
-    REQUIRE(temp_dir(dir, sizeof dir));
+    REQUIRE(dc_test_temp_dir(dir, sizeof dir, "faults"));
     snprintf(conf, sizeof conf, "%s/run.conf", dir);
     REQUIRE(dc_test_write_file(conf, nul, sizeof nul - 1));
     CHECK_RUN(NULL, 2, "run.conf:2: the line holds a NUL byte", "train --config %s", conf);
-    remove_dir(dir);
+    dc_test_remove_dir(dir);
 }
 
 /* Bad option values are usage errors (status 2) found before any data is loaded: the data

@@ -468,21 +468,9 @@ TEST(test_quant_file_save_load_gives_the_same_logits_and_bad_files_leave_the_mod
 enum { OUT_SIZE = 1 << 16 };
 static char out[OUT_SIZE];
 
-static int deepc(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int deepc(const char *fmt, ...)
-{
-    char args[4096], line[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(line, sizeof line, "deepc %s", args);
-    return dc_test_run_built(line, out, sizeof out);
-}
-
 #define CHECK_DEEPC(status, fragment, ...)                                                       \
     do {                                                                                         \
-        int got_ = deepc(__VA_ARGS__);                                                           \
+        int got_ = dc_test_deepc(out, sizeof out, __VA_ARGS__);                                                           \
         EXPECT(got_ == (status) && strstr(out, (fragment)),                                      \
                "deepc exited %d (want %d), output lacks '%s':\n%s", got_, (status), (fragment), out); \
     } while (0)

@@ -22,19 +22,6 @@
 enum { OUT_SIZE = 1 << 16 };
 static char out[OUT_SIZE];
 
-static const char *temp_dir(char *buf, size_t size)
-{
-    snprintf(buf, size, "/tmp/deepc_report_XXXXXX");
-    return mkdtemp(buf);
-}
-
-static void remove_dir(const char *dir)
-{
-    char command[4200];
-    snprintf(command, sizeof command, "rm -rf '%s'", dir);
-    if (system(command) != 0) fprintf(stderr, "note: could not remove %s\n", dir);
-}
-
 static bool write_text(const char *dir, const char *name, const char *text)
 {
     char path[4200];
@@ -145,7 +132,7 @@ TEST(test_report_parse_log_refuses_truncated_and_bad_logs_naming_the_line)
 TEST(test_report_page_escapes_config_values_and_names_no_url)
 {
     char dir[64];
-    REQUIRE(temp_dir(dir, sizeof dir));
+    REQUIRE(dc_test_temp_dir(dir, sizeof dir, "report"));
     REQUIRE(write_text(dir, "log.csv", good_log));
     run_config cfg;
     run_config_init(&cfg);
@@ -169,13 +156,13 @@ TEST(test_report_page_escapes_config_values_and_names_no_url)
           strstr(html, "<noscript><meta http-equiv=\"refresh\"") && strstr(html, "live-status"));
     free(html);
     report_run_free(&run);
-    remove_dir(dir);
+    dc_test_remove_dir(dir);
 }
 
 TEST(test_report_run_status_says_stopped_before_the_last_epoch)
 {
     char dir[64];
-    REQUIRE(temp_dir(dir, sizeof dir));
+    REQUIRE(dc_test_temp_dir(dir, sizeof dir, "report"));
     REQUIRE(write_text(dir, "log.csv", good_log));
     run_config cfg;
     run_config_init(&cfg);
@@ -194,7 +181,7 @@ TEST(test_report_run_status_says_stopped_before_the_last_epoch)
     CHECK(html && strstr(html, "<td class=\"status\">finished</td>"));
     free(html);
     report_run_free(&run);
-    remove_dir(dir);
+    dc_test_remove_dir(dir);
 }
 
 /* Synthetic classifier files: a 2-class confusion matrix and one 2x2 image. */
@@ -205,7 +192,7 @@ static const char misclassified_csv[] =
 TEST(test_report_reads_confusion_matrix_images_and_text_samples)
 {
     char dir[64];
-    REQUIRE(temp_dir(dir, sizeof dir));
+    REQUIRE(dc_test_temp_dir(dir, sizeof dir, "report"));
     REQUIRE(write_text(dir, "log.csv", good_log) && write_text(dir, "confusion.csv", confusion_csv) &&
             write_text(dir, "misclassified.csv", misclassified_csv));
     report_run run;
@@ -231,7 +218,7 @@ TEST(test_report_reads_confusion_matrix_images_and_text_samples)
     CHECK(html && strstr(html, "id=\"sample-0\">emma\n&lt;olivia&gt;\n</pre>"));
     free(html);
     report_run_free(&run);
-    remove_dir(dir);
+    dc_test_remove_dir(dir);
 }
 
 /* report_run_load(dir) must fail with `fragment` in the message. */
@@ -249,7 +236,7 @@ static void check_bad_run(const char *dir, const char *fragment, int line)
 TEST(test_report_truncated_or_bad_run_files_are_errors_naming_file_and_line)
 {
     char dir[64], path[200];
-    REQUIRE(temp_dir(dir, sizeof dir));
+    REQUIRE(dc_test_temp_dir(dir, sizeof dir, "report"));
     check_bad_run(dir, "no log.csv (not a deepc training run directory?)", __LINE__);
     check_bad_run("/nonexistent/deepc-run", "/nonexistent/deepc-run: no such run directory",
                   __LINE__);
@@ -271,27 +258,15 @@ TEST(test_report_truncated_or_bad_run_files_are_errors_naming_file_and_line)
     remove(path);
     REQUIRE(mkdir(path, 0777) == 0); /* log.csv that is not a file */
     check_bad_run(dir, "log.csv", __LINE__);
-    remove_dir(dir);
+    dc_test_remove_dir(dir);
 }
 
 /* ---- The command ---------------------------------------------------------------------------- */
 
-static int deepc(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int deepc(const char *fmt, ...)
-{
-    char args[4096], line[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(line, sizeof line, "deepc %s", args);
-    return dc_test_run_built(line, out, sizeof out);
-}
-
 /* deepc ARGS exits with `status` printing one line holding `fragment`. */
 #define CHECK_REPORT(status, fragment, ...)                                                      \
     do {                                                                                         \
-        int got_ = deepc(__VA_ARGS__);                                                           \
+        int got_ = dc_test_deepc(out, sizeof out, __VA_ARGS__);                                                           \
         char *nl_ = strchr(out, '\n');                                                           \
         if (got_ != (status) || !strstr(out, (fragment)) || !nl_ || nl_[1])                      \
             dc_test_fail(__FILE__, __LINE__, "deepc exited %d (want %d), output (want one line " \
@@ -301,7 +276,7 @@ static int deepc(const char *fmt, ...)
 TEST(test_report_command_exit_codes_and_one_line_errors)
 {
     char dir[64], empty[64];
-    REQUIRE(temp_dir(dir, sizeof dir) && temp_dir(empty, sizeof empty));
+    REQUIRE(dc_test_temp_dir(dir, sizeof dir, "report") && dc_test_temp_dir(empty, sizeof empty, "report"));
     REQUIRE(write_text(dir, "log.csv", good_log));
     CHECK_REPORT(0, "report.html", "report %s", dir);
     char *html = read_text(dir, "report.html");
@@ -322,8 +297,8 @@ TEST(test_report_command_exit_codes_and_one_line_errors)
     CHECK_REPORT(2, "unknown argument '--bogus'", "report %s --bogus", dir);
     CHECK_REPORT(2, "--out needs a file name", "report %s --out", dir);
     CHECK_REPORT(2, "at most 10 run directories", "report a b c d e f g h i j k");
-    CHECK(deepc("report --help") == 0 && strstr(out, "usage: deepc report RUN_DIR"));
-    remove_dir(dir), remove_dir(empty);
+    CHECK(dc_test_deepc(out, sizeof out, "report --help") == 0 && strstr(out, "usage: deepc report RUN_DIR"));
+    dc_test_remove_dir(dir), dc_test_remove_dir(empty);
 }
 
 /* ---- End to end: training, the page, the browser ------------------------------------------- */
@@ -478,8 +453,8 @@ TEST(test_report_train_writes_a_page_that_loads_in_headless_chromium_without_err
 {
     if (!have_training_data()) return;
     char a[64], b[64], web[64], url[4300];
-    REQUIRE(temp_dir(a, sizeof a) && temp_dir(b, sizeof b) && temp_dir(web, sizeof web));
-    CHECK(deepc(TINY_RUN " --report --out %s", a) == 0);
+    REQUIRE(dc_test_temp_dir(a, sizeof a, "report") && dc_test_temp_dir(b, sizeof b, "report") && dc_test_temp_dir(web, sizeof web, "report"));
+    CHECK(dc_test_deepc(out, sizeof out, TINY_RUN " --report --out %s", a) == 0);
     char *html = read_text(a, "report.html"), *confusion = read_text(a, "confusion.csv");
     char *wrong = read_text(a, "misclassified.csv");
     CHECK(confusion && !strncmp(confusion, "true\\predicted,T-shirt/top,Trouser,", 35));
@@ -493,11 +468,11 @@ TEST(test_report_train_writes_a_page_that_loads_in_headless_chromium_without_err
     if (run_shell("command -v chromium >/dev/null 2>&1") != 0) {
         printf("note: chromium is not installed (apt-get install chromium); skipping the "
                "browser test of deepc report\n");
-        remove_dir(a), remove_dir(b), remove_dir(web);
+        dc_test_remove_dir(a), dc_test_remove_dir(b), dc_test_remove_dir(web);
         return;
     }
-    CHECK(deepc(TINY_RUN " --lr 0.003 --out %s", b) == 0);
-    CHECK(deepc("report %s %s --out %s/compare.html", a, b, web) == 0);
+    CHECK(dc_test_deepc(out, sizeof out, TINY_RUN " --lr 0.003 --out %s", b) == 0);
+    CHECK(dc_test_deepc(out, sizeof out, "report %s %s --out %s/compare.html", a, b, web) == 0);
     html = read_text(web, "compare.html");
     REQUIRE(html);
     CHECK(!strstr(html, "http://") && !strstr(html, "https://")); /* nothing to fetch */
@@ -519,7 +494,7 @@ TEST(test_report_train_writes_a_page_that_loads_in_headless_chromium_without_err
             printf("note: chromium cannot run here (exit %d); skipping the browser test of "
                    "deepc report\n", probe_rc);
             free(dom), free(log);
-            remove_dir(a), remove_dir(b), remove_dir(web);
+            dc_test_remove_dir(a), dc_test_remove_dir(b), dc_test_remove_dir(web);
             return;
         }
         EXPECT(false, "chromium exited %d on the report: %s", rc, log ? log : "(no log)");
@@ -559,5 +534,5 @@ TEST(test_report_train_writes_a_page_that_loads_in_headless_chromium_without_err
           strstr(dom, "s ago, this page reloads every 5 s"));
     EXPECT(!console_line(log), "console output of the live page: %.300s", console_line(log));
     free(dom), free(log);
-    remove_dir(a), remove_dir(b), remove_dir(web);
+    dc_test_remove_dir(a), dc_test_remove_dir(b), dc_test_remove_dir(web);
 }
