@@ -189,6 +189,21 @@ static int record_multi(dc_tensor *out, const char *name, dc_backward_fn bw, dc_
     return 0;
 }
 
+/* The n results of a multi-output op: each one asked for (outs[k] != NULL) is recorded as
+ * output k and handed out, the others are freed; on failure (rc != 0) all are freed. */
+static int finish_outputs(int rc, int n, dc_tensor **res, dc_tensor **const *outs,
+                          const char *name, dc_backward_fn bw, dc_tensor *a, int64_t param,
+                          int nsave, dc_tensor *const *save)
+{
+    for (int k = 0; rc == 0 && k < n; k++)
+        if (outs[k]) rc = record_multi(res[k], name, bw, a, k, param, nsave, save);
+    for (int k = 0; k < n; k++) {
+        if (rc == 0 && outs[k]) *outs[k] = dc__publish(res[k]);
+        else dc_tensor_free(res[k]);
+    }
+    return rc == 0 ? 0 : -1;
+}
+
 /* ---- LU with partial pivoting: solve, inv, det ------------------------------------------- */
 
 /* In place P a = L U for the n x n row-major a (unit L below the diagonal, U on and above);
@@ -735,18 +750,8 @@ int dc_linalg_qr(dc_tensor *a, dc_qr_mode mode, dc_tensor **q, dc_tensor **r)
     size_t nwork = (size_t)(m * n + k + (m * qc > qc * n ? m * qc : qc * n));
     int rc = c.q && c.r ? run_batches(op, qr_one, &c, batch, m > n ? m : n, nwork, &code, &where) : -1;
     dc_tensor *save[3] = {a, c.q, c.r};
-    if (rc == 0 && q) rc = record_multi(c.q, "linalg_qr", qr_backward, a, 0, mode, 3, save);
-    if (rc == 0 && r) rc = record_multi(c.r, "linalg_qr", qr_backward, a, 1, mode, 3, save);
-    if (rc != 0) {
-        dc_tensor_free(c.q);
-        dc_tensor_free(c.r);
-        return -1;
-    }
-    if (q) *q = dc__publish(c.q);
-    else dc_tensor_free(c.q);
-    if (r) *r = dc__publish(c.r);
-    else dc_tensor_free(c.r);
-    return 0;
+    return finish_outputs(rc, 2, (dc_tensor *[]){c.q, c.r}, (dc_tensor **const[]){q, r}, "linalg_qr",
+                          qr_backward, a, mode, 3, save);
 }
 
 /* ---- Least squares via QR ---------------------------------------------------------------- */
@@ -926,18 +931,8 @@ int dc_linalg_eigh(dc_tensor *a, dc_tensor **eigenvalues, dc_tensor **eigenvecto
                  ? run_batches(op, eigh_one, &c, batch, n, (size_t)(3 * n * n + 2 * n), &code, &where)
                  : -1;
     dc_tensor *save[2] = {c.vals, c.vecs};
-    if (rc == 0 && eigenvalues) rc = record_multi(c.vals, "linalg_eigh", eigh_backward, a, 0, 0, 2, save);
-    if (rc == 0 && eigenvectors) rc = record_multi(c.vecs, "linalg_eigh", eigh_backward, a, 1, 0, 2, save);
-    if (rc != 0) {
-        dc_tensor_free(c.vals);
-        dc_tensor_free(c.vecs);
-        return -1;
-    }
-    if (eigenvalues) *eigenvalues = dc__publish(c.vals);
-    else dc_tensor_free(c.vals);
-    if (eigenvectors) *eigenvectors = dc__publish(c.vecs);
-    else dc_tensor_free(c.vecs);
-    return 0;
+    return finish_outputs(rc, 2, save, (dc_tensor **const[]){eigenvalues, eigenvectors},
+                          "linalg_eigh", eigh_backward, a, 0, 2, save);
 }
 
 /* ---- SVD (one-sided Jacobi) -------------------------------------------------------------- */
@@ -1132,22 +1127,8 @@ static int svd_impl(const char *op, dc_tensor *a, bool full, dc_tensor **u, dc_t
     int64_t code, where;
     int rc = c.u && c.s && c.vh ? run_batches(op, svd_one, &c, batch, mm, nwork, &code, &where) : -1;
     dc_tensor *save[3] = {c.u, c.s, c.vh};
-    if (rc == 0 && u) rc = record_multi(c.u, "linalg_svd", svd_backward, a, 0, full, 3, save);
-    if (rc == 0 && s) rc = record_multi(c.s, "linalg_svd", svd_backward, a, 1, full, 3, save);
-    if (rc == 0 && vh) rc = record_multi(c.vh, "linalg_svd", svd_backward, a, 2, full, 3, save);
-    if (rc != 0) {
-        dc_tensor_free(c.u);
-        dc_tensor_free(c.s);
-        dc_tensor_free(c.vh);
-        return -1;
-    }
-    if (u) *u = dc__publish(c.u);
-    else dc_tensor_free(c.u);
-    if (s) *s = dc__publish(c.s);
-    else dc_tensor_free(c.s);
-    if (vh) *vh = dc__publish(c.vh);
-    else dc_tensor_free(c.vh);
-    return 0;
+    return finish_outputs(rc, 3, save, (dc_tensor **const[]){u, s, vh}, "linalg_svd",
+                          svd_backward, a, full, 3, save);
 }
 
 int dc_linalg_svd(dc_tensor *a, bool full_matrices, dc_tensor **u, dc_tensor **s, dc_tensor **vh)
