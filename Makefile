@@ -81,7 +81,7 @@ SOMAJOR := $(shell sed -n 's/^\#define DC_VERSION "\([0-9]*\)\..*"/\1/p' include
 $(BUILD)/libdeepc.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libdeepc.so.$(SOMAJOR) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/deepc: $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard tools/*.c))) $(BUILD)/libdeepc.a
+$(BUILD)/deepc: $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard tools/*.c))) $(BUILD)/libdeepc_apps.a $(BUILD)/libdeepc.a
 	$(CC) $(BASE_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 # The tests also link the deepc command's files (not its main, tools/deepc.c), to call its

@@ -31,8 +31,8 @@ static FILE *fuzz_quiet(void)
 /* The accepted configuration is sound. */
 static void check_config(const run_config *cfg)
 {
-    for (const option_spec *o = run_options; o->name; o++)
-        if (o->type == OPT_TEXT) FUZZ_CHECK(memchr((const char *)cfg + o->offset, 0, o->size) != NULL);
+    for (const dc_option *o = run_options; o->name; o++)
+        if (o->type == DC_OPTION_TEXT) FUZZ_CHECK(memchr((const char *)cfg + o->offset, 0, o->size) != NULL);
     FUZZ_CHECK(cfg->heads >= 1 && cfg->dim >= 1 && cfg->context >= 1 && cfg->layers >= 1);
     FUZZ_CHECK(cfg->epochs >= 1 && cfg->batch >= 1 && cfg->merges >= 1);
     FUZZ_CHECK(cfg->lr > 0 && cfg->dropout >= 0 && cfg->dropout < 1 && cfg->clip >= 0);
@@ -50,7 +50,7 @@ static void check_config(const run_config *cfg)
 static void check_format_round_trip(const run_config *cfg)
 {
     char text[1100], again[1100], why[512];
-    for (const option_spec *o = run_options; o->name; o++) {
+    for (const dc_option *o = run_options; o->name; o++) {
         option_format(o, cfg, text, sizeof text);
         run_config copy = *cfg;
         int got = option_set(run_options, &copy, o->name, text, why, sizeof why);
@@ -103,7 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (mode == 1) {
         args[0] = "train";
         int argc = 1 + split(text, len, buf, args + 1, 64);
-        for (const option_spec *o = run_options; o->name; o++) {
+        for (const dc_option *o = run_options; o->name; o++) {
             const char *v = option_in_args(argc, args, o->name);
             FUZZ_CHECK(!v || (v >= buf && v <= buf + len));
         }

@@ -12,5 +12,6 @@
 #include "deepc/data.h"     /* datasets, IDX images, loaders, tokenizers */
 #include "deepc/models.h"   /* architectures: MLP, LeNet, ResNet, Transformer, GPT, ViT */
 #include "deepc/quant.h"    /* Q8_0 / Q4_1 weights: quantized Linear, Embedding, files */
+#include "deepc/task.h"     /* training tasks: what `deepc train --task NAME` runs */
 
 #endif

@@ -23,50 +23,43 @@ enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
 /* ---- Option tables (cli_options.c) ---------------------------------------------------------- */
 
-typedef enum { OPT_INT, OPT_REAL, OPT_TEXT, OPT_FLAG } option_type;
-
-/* One option of a command: "--name VALUE" (or "--name=VALUE", or just "--name" for a flag) on
- * the command line, "name = value" in a config file and in checkpoint metadata. It sets the
- * field at `offset` of the command's settings struct: long (INT), double (REAL), char[size]
- * (TEXT), bool (FLAG). */
-typedef struct {
-    const char *name;
-    option_type type;
-    size_t offset, size;
-    double min, max;     /* INT, REAL: accepted range */
-    const char *choices; /* TEXT: "a|b|c", or NULL for free text */
-    bool saved;          /* part of a training run's identity: written to checkpoints */
-} option_spec;
-
-#define OPTION_END {NULL, OPT_INT, 0, 0, 0, 0, NULL, false}
+/* The options themselves (dc_option, DC_OPTION_END) are the public type of deepc/task.h:
+ * tasks declare theirs with it. */
 
 /* Set the option `name` from its text form. Returns 1 on success, 0 if the table has no such
  * option, -1 (message in `why`) for a bad value. */
-int option_set(const option_spec *table, void *settings, const char *name, const char *value,
+int option_set(const dc_option *table, void *settings, const char *name, const char *value,
                char *why, size_t why_size);
 /* Parse argv[1..argc) (argv[0]: the command's name) into settings. Returns 0, or EXIT_USAGE
  * with a one-line message in `why` for an unknown option, a missing or bad value. Prints
  * nothing: the seam for tests and fuzzers. */
-int options_parse_argv(const option_spec *table, void *settings, int argc, char **argv,
+int options_parse_argv(const dc_option *table, void *settings, int argc, char **argv,
                        char *why, size_t why_size);
 /* The same, printing "deepc CMD: <why>" on stderr on error. */
-int options_parse_args(const option_spec *table, void *settings, int argc, char **argv);
+int options_parse_args(const dc_option *table, void *settings, int argc, char **argv);
 /* Longest config line accepted (bytes, without the '\n'); a longer one is an error. */
 #define OPTION_LINE_MAX 4096
 /* Parse a config file's text[0..len): "key = value" lines, '#' starts a comment, blank lines
  * skipped. Returns 0, or EXIT_USAGE with "LINE: message" in `why` for an unknown key, a bad
  * value, a line without '=', a line holding a NUL byte or one over OPTION_LINE_MAX bytes
  * (settings then hold the lines before it). Prints nothing: the seam for tests and fuzzers. */
-int options_parse_buffer(const option_spec *table, void *settings, const char *text,
+int options_parse_buffer(const dc_option *table, void *settings, const char *text,
                          size_t len, char *why, size_t why_size);
 /* Read a config file through options_parse_buffer. Returns 0, EXIT_RUNTIME (cannot read) or
  * EXIT_USAGE, the message printed as "deepc CMD: FILE:LINE: ...". */
-int options_parse_file(const option_spec *table, void *settings, const char *path,
+int options_parse_file(const dc_option *table, void *settings, const char *path,
                        const char *command);
 /* The value of an option as text (as options_parse_* read it back). */
-void option_format(const option_spec *spec, const void *settings, char *buf, size_t size);
+void option_format(const dc_option *spec, const void *settings, char *buf, size_t size);
 /* The option given on the command line as "--name V" / "--name=V", or NULL. */
 const char *option_in_args(int argc, char **argv, const char *name);
+
+/* ---- Tasks (cli_tasks.c) ------------------------------------------------------------------- */
+
+/* The applications `deepc train --task NAME` runs, NULL-terminated. */
+extern const dc_task *const cli_tasks[];
+/* The task called name, or NULL. */
+const dc_task *cli_task_find(const char *name);
 
 /* ---- A training run (cli_run.c) ------------------------------------------------------------- */
 
@@ -86,7 +79,7 @@ typedef struct {
     bool resume, report; /* report: keep OUT/report.html up to date */
 } run_config;
 
-extern const option_spec run_options[];
+extern const dc_option run_options[];
 
 /* Everything unset: numbers -1 (NaN for reals), text "" (filled by run_config_finish). */
 void run_config_init(run_config *cfg);

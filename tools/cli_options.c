@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const option_spec *find_option(const option_spec *table, const char *name)
+static const dc_option *find_option(const dc_option *table, const char *name)
 {
-    for (const option_spec *o = table; o->name; o++)
+    for (const dc_option *o = table; o->name; o++)
         if (!strcmp(o->name, name)) return o;
     return NULL;
 }
@@ -27,16 +27,16 @@ static bool is_choice(const char *choices, const char *value)
     return false;
 }
 
-int option_set(const option_spec *table, void *settings, const char *name, const char *value,
+int option_set(const dc_option *table, void *settings, const char *name, const char *value,
                char *why, size_t why_size)
 {
-    const option_spec *o = find_option(table, name);
+    const dc_option *o = find_option(table, name);
     if (!o) return 0;
     char *field = (char *)settings + o->offset;
     char *end;
     errno = 0;
     switch (o->type) {
-    case OPT_INT: {
+    case DC_OPTION_INT: {
         long v = strtol(value, &end, 10);
         if (errno || end == value || *end || v < o->min || v > o->max) {
             snprintf(why, why_size, "--%s expects an integer in [%.0f, %.0f], got '%s'", name,
@@ -46,7 +46,7 @@ int option_set(const option_spec *table, void *settings, const char *name, const
         *(long *)field = v;
         return 1;
     }
-    case OPT_REAL: {
+    case DC_OPTION_REAL: {
         double v = strtod(value, &end);
         if (errno || end == value || *end || !(v >= o->min && v <= o->max)) {
             snprintf(why, why_size, "--%s expects a number in [%g, %g], got '%s'", name, o->min,
@@ -56,7 +56,7 @@ int option_set(const option_spec *table, void *settings, const char *name, const
         *(double *)field = v;
         return 1;
     }
-    case OPT_TEXT:
+    case DC_OPTION_TEXT:
         if (o->choices && !is_choice(o->choices, value)) {
             snprintf(why, why_size, "--%s expects one of %s, got '%s'", name, o->choices, value);
             return -1;
@@ -67,7 +67,7 @@ int option_set(const option_spec *table, void *settings, const char *name, const
         }
         memcpy(field, value, strlen(value) + 1);
         return 1;
-    case OPT_FLAG:
+    case DC_OPTION_FLAG:
         if (!strcmp(value, "true") || !strcmp(value, "1")) *(bool *)field = true;
         else if (!strcmp(value, "false") || !strcmp(value, "0")) *(bool *)field = false;
         else {
@@ -79,7 +79,7 @@ int option_set(const option_spec *table, void *settings, const char *name, const
     return 0;
 }
 
-int options_parse_argv(const option_spec *table, void *settings, int argc, char **argv,
+int options_parse_argv(const dc_option *table, void *settings, int argc, char **argv,
                        char *why, size_t why_size)
 {
     for (int i = 1; i < argc; i++) {
@@ -92,7 +92,7 @@ int options_parse_argv(const option_spec *table, void *settings, int argc, char 
         char name[64];
         const char *eq = strchr(arg, '='), *value = NULL;
         size_t len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
-        const option_spec *o = NULL;
+        const dc_option *o = NULL;
         if (len < sizeof name) {
             memcpy(name, arg + 2, len);
             name[len] = '\0';
@@ -104,7 +104,7 @@ int options_parse_argv(const option_spec *table, void *settings, int argc, char 
             return EXIT_USAGE;
         }
         if (eq) value = eq + 1;
-        else if (o->type == OPT_FLAG) value = "true";
+        else if (o->type == DC_OPTION_FLAG) value = "true";
         else if (i + 1 < argc) value = argv[++i];
         else {
             snprintf(why, why_size, "--%s needs a value", name);
@@ -115,7 +115,7 @@ int options_parse_argv(const option_spec *table, void *settings, int argc, char 
     return 0;
 }
 
-int options_parse_args(const option_spec *table, void *settings, int argc, char **argv)
+int options_parse_args(const dc_option *table, void *settings, int argc, char **argv)
 {
     char why[2048];
     int rc = options_parse_argv(table, settings, argc, argv, why, sizeof why);
@@ -132,7 +132,7 @@ static char *trim(char *s)
     return s;
 }
 
-int options_parse_buffer(const option_spec *table, void *settings, const char *text,
+int options_parse_buffer(const dc_option *table, void *settings, const char *text,
                          size_t len, char *why, size_t why_size)
 {
     char line[OPTION_LINE_MAX + 1], what[1024];
@@ -170,7 +170,7 @@ int options_parse_buffer(const option_spec *table, void *settings, const char *t
     return 0;
 }
 
-int options_parse_file(const option_spec *table, void *settings, const char *path,
+int options_parse_file(const dc_option *table, void *settings, const char *path,
                        const char *command)
 {
     FILE *f = fopen(path, "rb");
@@ -209,14 +209,14 @@ int options_parse_file(const option_spec *table, void *settings, const char *pat
     return rc;
 }
 
-void option_format(const option_spec *o, const void *settings, char *buf, size_t size)
+void option_format(const dc_option *o, const void *settings, char *buf, size_t size)
 {
     const char *field = (const char *)settings + o->offset;
     switch (o->type) {
-    case OPT_INT: snprintf(buf, size, "%ld", *(const long *)field); break;
-    case OPT_REAL: snprintf(buf, size, "%.17g", *(const double *)field); break;
-    case OPT_TEXT: snprintf(buf, size, "%s", field); break;
-    case OPT_FLAG: snprintf(buf, size, "%s", *(const bool *)field ? "true" : "false"); break;
+    case DC_OPTION_INT: snprintf(buf, size, "%ld", *(const long *)field); break;
+    case DC_OPTION_REAL: snprintf(buf, size, "%.17g", *(const double *)field); break;
+    case DC_OPTION_TEXT: snprintf(buf, size, "%s", field); break;
+    case DC_OPTION_FLAG: snprintf(buf, size, "%s", *(const bool *)field ? "true" : "false"); break;
     }
 }
 

@@ -252,11 +252,11 @@ int report_parse_log(char *text, size_t len, const char *path, report_row **rows
 
 /* A real option's value as the shortest text that reads back the same ("0.003", not
  * "0.0030000000000000001" as checkpoints store it); other values as they are. */
-static void add_config(metadata *m, const option_spec *o, const char *value)
+static void add_config(metadata *m, const dc_option *o, const char *value)
 {
     char *end, shortest[64];
-    double v = o->type == OPT_REAL ? strtod(value, &end) : 0;
-    if (o->type == OPT_REAL && end != value && !*end && isfinite(v))
+    double v = o->type == DC_OPTION_REAL ? strtod(value, &end) : 0;
+    if (o->type == DC_OPTION_REAL && end != value && !*end && isfinite(v))
         for (int digits = 1; digits <= 17; digits++) {
             snprintf(shortest, sizeof shortest, "%.*g", digits, v);
             if (strtod(shortest, NULL) == v) {
@@ -284,7 +284,7 @@ static void config_from_checkpoint(report_run *run)
     }
     const char *version = dc_safetensors_metadata(f, "deepc");
     if (version) metadata_add(&run->config, "deepc", "%s", version);
-    for (const option_spec *o = run_options; o->name; o++) {
+    for (const dc_option *o = run_options; o->name; o++) {
         const char *v = o->saved ? dc_safetensors_metadata(f, o->name) : NULL;
         if (v) add_config(&run->config, o, v);
     }
@@ -434,7 +434,7 @@ int report_run_load(report_run *run, const char *dir, const run_config *cfg, cha
     if (rc == 0 && cfg) { /* the running training's own configuration */
         metadata_add(&run->config, "deepc", "%s", DC_VERSION);
         char value[1024];
-        for (const option_spec *o = run_options; o->name; o++)
+        for (const dc_option *o = run_options; o->name; o++)
             if (o->saved) {
                 option_format(o, cfg, value, sizeof value);
                 add_config(&run->config, o, value);

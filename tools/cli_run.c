@@ -16,45 +16,45 @@
 
 #define RUN_OPT(name, type, field, min, max, choices, saved)                                    \
     {name, type, offsetof(run_config, field), sizeof(((run_config *)0)->field), min, max, choices, \
-     saved}
+     saved, NULL}
 
 /* Every `deepc train` option; "saved" ones define the run and go into checkpoints. */
-const option_spec run_options[] = {
-    RUN_OPT("model", OPT_TEXT, model, 0, 0, "mlp|lenet|resnet-small|vit|gpt|lstm", true),
-    RUN_OPT("data", OPT_TEXT, data, 0, 0, NULL, true),
-    RUN_OPT("data-dir", OPT_TEXT, data_dir, 0, 0, NULL, true),
-    RUN_OPT("tokenizer", OPT_TEXT, tokenizer, 0, 0, "char|bpe", true),
-    RUN_OPT("merges", OPT_INT, merges, 1, 65536, NULL, true),
-    RUN_OPT("shuffle-lines", OPT_TEXT, shuffle_lines, 0, 0, "yes|no", true),
-    RUN_OPT("hidden", OPT_TEXT, hidden, 0, 0, NULL, true),
-    RUN_OPT("context", OPT_INT, context, 1, 8192, NULL, true),
-    RUN_OPT("layers", OPT_INT, layers, 1, 256, NULL, true),
-    RUN_OPT("heads", OPT_INT, heads, 1, 256, NULL, true),
-    RUN_OPT("dim", OPT_INT, dim, 1, 16384, NULL, true),
-    RUN_OPT("embedding", OPT_INT, embedding, 1, 1000000, NULL, true),
-    RUN_OPT("dropout", OPT_REAL, dropout, 0, 0.99, NULL, true),
-    RUN_OPT("epochs", OPT_INT, epochs, 1, 1e6, NULL, true),
-    RUN_OPT("batch", OPT_INT, batch, 1, 1e6, NULL, true),
-    RUN_OPT("lr", OPT_REAL, lr, 1e-12, 100, NULL, true),
-    RUN_OPT("optim", OPT_TEXT, optim, 0, 0, "adamw|adam|sgd", true),
-    RUN_OPT("weight-decay", OPT_REAL, weight_decay, 0, 100, NULL, true),
-    RUN_OPT("schedule", OPT_TEXT, schedule, 0, 0, "cosine|step|constant", true),
-    RUN_OPT("warmup", OPT_INT, warmup, 0, 1e12, NULL, true),
-    RUN_OPT("clip", OPT_REAL, clip, 0, 1e9, NULL, true),
-    RUN_OPT("val", OPT_REAL, val, 0, 1e12, NULL, true),
-    RUN_OPT("augment", OPT_FLAG, augment, 0, 0, NULL, true),
-    RUN_OPT("steps-per-epoch", OPT_INT, steps_per_epoch, 0, 1e12, NULL, true),
-    RUN_OPT("seed", OPT_INT, seed, 0, 1e15, NULL, true),
-    RUN_OPT("threads", OPT_INT, threads, 1, 1024, NULL, false),
-    RUN_OPT("max-steps", OPT_INT, max_steps, 1, 1e15, NULL, false),
-    RUN_OPT("log-every", OPT_INT, log_every, 1, 1e12, NULL, false),
-    RUN_OPT("save-every", OPT_INT, save_every, 1, 1e12, NULL, false),
-    RUN_OPT("on-nonfinite", OPT_TEXT, on_nonfinite, 0, 0, "stop|skip", false),
-    RUN_OPT("out", OPT_TEXT, out, 0, 0, NULL, false),
-    RUN_OPT("config", OPT_TEXT, config, 0, 0, NULL, false),
-    RUN_OPT("resume", OPT_FLAG, resume, 0, 0, NULL, false),
-    RUN_OPT("report", OPT_FLAG, report, 0, 0, NULL, false),
-    OPTION_END,
+const dc_option run_options[] = {
+    RUN_OPT("model", DC_OPTION_TEXT, model, 0, 0, "mlp|lenet|resnet-small|vit|gpt|lstm", true),
+    RUN_OPT("data", DC_OPTION_TEXT, data, 0, 0, NULL, true),
+    RUN_OPT("data-dir", DC_OPTION_TEXT, data_dir, 0, 0, NULL, true),
+    RUN_OPT("tokenizer", DC_OPTION_TEXT, tokenizer, 0, 0, "char|bpe", true),
+    RUN_OPT("merges", DC_OPTION_INT, merges, 1, 65536, NULL, true),
+    RUN_OPT("shuffle-lines", DC_OPTION_TEXT, shuffle_lines, 0, 0, "yes|no", true),
+    RUN_OPT("hidden", DC_OPTION_TEXT, hidden, 0, 0, NULL, true),
+    RUN_OPT("context", DC_OPTION_INT, context, 1, 8192, NULL, true),
+    RUN_OPT("layers", DC_OPTION_INT, layers, 1, 256, NULL, true),
+    RUN_OPT("heads", DC_OPTION_INT, heads, 1, 256, NULL, true),
+    RUN_OPT("dim", DC_OPTION_INT, dim, 1, 16384, NULL, true),
+    RUN_OPT("embedding", DC_OPTION_INT, embedding, 1, 1000000, NULL, true),
+    RUN_OPT("dropout", DC_OPTION_REAL, dropout, 0, 0.99, NULL, true),
+    RUN_OPT("epochs", DC_OPTION_INT, epochs, 1, 1e6, NULL, true),
+    RUN_OPT("batch", DC_OPTION_INT, batch, 1, 1e6, NULL, true),
+    RUN_OPT("lr", DC_OPTION_REAL, lr, 1e-12, 100, NULL, true),
+    RUN_OPT("optim", DC_OPTION_TEXT, optim, 0, 0, "adamw|adam|sgd", true),
+    RUN_OPT("weight-decay", DC_OPTION_REAL, weight_decay, 0, 100, NULL, true),
+    RUN_OPT("schedule", DC_OPTION_TEXT, schedule, 0, 0, "cosine|step|constant", true),
+    RUN_OPT("warmup", DC_OPTION_INT, warmup, 0, 1e12, NULL, true),
+    RUN_OPT("clip", DC_OPTION_REAL, clip, 0, 1e9, NULL, true),
+    RUN_OPT("val", DC_OPTION_REAL, val, 0, 1e12, NULL, true),
+    RUN_OPT("augment", DC_OPTION_FLAG, augment, 0, 0, NULL, true),
+    RUN_OPT("steps-per-epoch", DC_OPTION_INT, steps_per_epoch, 0, 1e12, NULL, true),
+    RUN_OPT("seed", DC_OPTION_INT, seed, 0, 1e15, NULL, true),
+    RUN_OPT("threads", DC_OPTION_INT, threads, 1, 1024, NULL, false),
+    RUN_OPT("max-steps", DC_OPTION_INT, max_steps, 1, 1e15, NULL, false),
+    RUN_OPT("log-every", DC_OPTION_INT, log_every, 1, 1e12, NULL, false),
+    RUN_OPT("save-every", DC_OPTION_INT, save_every, 1, 1e12, NULL, false),
+    RUN_OPT("on-nonfinite", DC_OPTION_TEXT, on_nonfinite, 0, 0, "stop|skip", false),
+    RUN_OPT("out", DC_OPTION_TEXT, out, 0, 0, NULL, false),
+    RUN_OPT("config", DC_OPTION_TEXT, config, 0, 0, NULL, false),
+    RUN_OPT("resume", DC_OPTION_FLAG, resume, 0, 0, NULL, false),
+    RUN_OPT("report", DC_OPTION_FLAG, report, 0, 0, NULL, false),
+    DC_OPTION_END,
 };
 
 void run_config_init(run_config *cfg)
@@ -481,7 +481,7 @@ void run_metadata(const run *r, metadata *m)
 {
     metadata_add(m, "deepc", "%s", DC_VERSION);
     char value[1024];
-    for (const option_spec *o = run_options; o->name; o++) {
+    for (const dc_option *o = run_options; o->name; o++) {
         if (!o->saved) continue;
         option_format(o, &r->cfg, value, sizeof value);
         metadata_add(m, o->name, "%s", value);
@@ -521,7 +521,7 @@ int run_config_from_checkpoint(run_config *cfg, const char *path, const char *co
                         "metadata)\n", command, path);
         rc = EXIT_RUNTIME;
     }
-    for (const option_spec *o = run_options; o->name && rc == 0; o++) {
+    for (const dc_option *o = run_options; o->name && rc == 0; o++) {
         const char *value = o->saved ? dc_safetensors_metadata(f, o->name) : NULL;
         if (value && option_set(run_options, cfg, o->name, value, why, sizeof why) < 0) {
             fprintf(stderr, "deepc %s: %s: metadata: %s\n", command, path, why);

@@ -636,13 +636,13 @@ typedef struct {
 
 #define EVAL_OPT(name, type, field, min, max)                                                     \
     {name, type, offsetof(eval_settings, field), sizeof(((eval_settings *)0)->field), min, max,    \
-     NULL, false}
-static const option_spec eval_options[] = {
-    EVAL_OPT("checkpoint", OPT_TEXT, checkpoint, 0, 0),
-    EVAL_OPT("data", OPT_TEXT, data, 0, 0),
-    EVAL_OPT("data-dir", OPT_TEXT, data_dir, 0, 0),
-    EVAL_OPT("threads", OPT_INT, threads, 1, 1024),
-    OPTION_END,
+     NULL, false, NULL}
+static const dc_option eval_options[] = {
+    EVAL_OPT("checkpoint", DC_OPTION_TEXT, checkpoint, 0, 0),
+    EVAL_OPT("data", DC_OPTION_TEXT, data, 0, 0),
+    EVAL_OPT("data-dir", DC_OPTION_TEXT, data_dir, 0, 0),
+    EVAL_OPT("threads", DC_OPTION_INT, threads, 1, 1024),
+    DC_OPTION_END,
 };
 
 static int set_threads(long threads, const char *command)
@@ -713,17 +713,17 @@ typedef struct {
 
 #define SAMPLE_OPT(name, type, field, min, max)                                                   \
     {name, type, offsetof(sample_settings, field), sizeof(((sample_settings *)0)->field), min, max, \
-     NULL, false}
-static const option_spec sample_options[] = {
-    SAMPLE_OPT("checkpoint", OPT_TEXT, checkpoint, 0, 0),
-    SAMPLE_OPT("prompt", OPT_TEXT, prompt, 0, 0),
-    SAMPLE_OPT("n", OPT_INT, n, 1, 1e7),
-    SAMPLE_OPT("temperature", OPT_REAL, temperature, 0, 100),
-    SAMPLE_OPT("top-k", OPT_INT, top_k, 0, 1e9),
-    SAMPLE_OPT("top-p", OPT_REAL, top_p, 0, 1),
-    SAMPLE_OPT("seed", OPT_INT, seed, 0, 1e15),
-    SAMPLE_OPT("threads", OPT_INT, threads, 1, 1024),
-    OPTION_END,
+     NULL, false, NULL}
+static const dc_option sample_options[] = {
+    SAMPLE_OPT("checkpoint", DC_OPTION_TEXT, checkpoint, 0, 0),
+    SAMPLE_OPT("prompt", DC_OPTION_TEXT, prompt, 0, 0),
+    SAMPLE_OPT("n", DC_OPTION_INT, n, 1, 1e7),
+    SAMPLE_OPT("temperature", DC_OPTION_REAL, temperature, 0, 100),
+    SAMPLE_OPT("top-k", DC_OPTION_INT, top_k, 0, 1e9),
+    SAMPLE_OPT("top-p", DC_OPTION_REAL, top_p, 0, 1),
+    SAMPLE_OPT("seed", DC_OPTION_INT, seed, 0, 1e15),
+    SAMPLE_OPT("threads", DC_OPTION_INT, threads, 1, 1024),
+    DC_OPTION_END,
 };
 
 /* Generate n tokens after `prompt` ("" = a newline: the start of a line, e.g. of a name) and

@@ -79,6 +79,16 @@ dc_tensor *denoise_add_noise(dc_tensor *clean, double sigma, dc_rng *rng)
     return dc_scope_return(scope, dc_add(clean, dc_mul_scalar(noise, sigma)));
 }
 
+dc_tensor *denoise_add_mask(dc_tensor *clean, double fraction, dc_rng *rng)
+{
+    if (!clean) return dc_error("denoise_add_mask: input 'clean' is NULL");
+    if (!(fraction >= 0 && fraction < 1))
+        return dc_error("denoise_add_mask: fraction must be in [0, 1), got %g", fraction);
+    size_t scope = dc_scope_begin();
+    dc_tensor *keep = dc_bernoulli(rng, clean->dtype, clean->ndim, clean->shape, 1 - fraction);
+    return dc_scope_return(scope, dc_mul(clean, keep));
+}
+
 double denoise_psnr(const dc_tensor *reference, const dc_tensor *estimate, double max_value)
 {
     char a[96], b[96];

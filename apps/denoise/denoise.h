@@ -18,6 +18,14 @@ dc_module *denoise_model_new(denoise_arch arch, int64_t width, dc_rng *rng);
 /* clean + sigma * N(0, 1) (not clipped), a new tensor of clean's shape. */
 dc_tensor *denoise_add_noise(dc_tensor *clean, double sigma, dc_rng *rng);
 
+/* Random masking: each pixel of clean set to 0 with probability `fraction` in [0, 1), a new
+ * tensor of clean's shape. */
+dc_tensor *denoise_add_mask(dc_tensor *clean, double fraction, dc_rng *rng);
+
+/* The `deepc train --task denoise` entry (denoise_task.c): Fashion-MNIST with Gaussian noise
+ * and/or random masking, an autoencoder or a U-Net, test PSNR and a PNG grid. */
+extern const dc_task denoise_task;
+
 /* Peak signal-to-noise ratio in dB, 10 log10(max_value^2 / MSE), computed per image of
  * [N, ...] and averaged over the N images (an image reproduced exactly counts as 100 dB).
  * Shapes must match; NAN with an error otherwise. */

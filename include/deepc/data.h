@@ -41,6 +41,12 @@ void dc_dataset_free(dc_dataset *ds);
 int64_t dc_dataset_size(const dc_dataset *ds);
 /* A new dataset of the samples indices[0..n) (copied, in that order; repeats allowed). */
 dc_dataset *dc_dataset_subset(const dc_dataset *ds, const int64_t *indices, int64_t n);
+/* A batch of B samples drawn uniformly with replacement with rng: *x = inputs [B, ...],
+ * *y = targets [B, ...] (new tensors, published to the open scope). For training loops that
+ * resume exactly from the generator's position. Returns 0, or -1 for an empty dataset or
+ * B < 1 (nothing drawn). */
+int dc_dataset_random_batch(const dc_dataset *ds, int64_t B, dc_rng *rng, dc_tensor **x,
+                            dc_tensor **y);
 /* Shuffle the sample order with `seed`, then the last n_val samples of that order form *val
  * and the rest *train (like torch.utils.data.random_split). Both are new datasets; ds is
  * unchanged. Returns 0, or -1 (nothing allocated) if n_val is not in [0, N]. */

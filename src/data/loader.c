@@ -161,6 +161,31 @@ dc_dataset *dc_dataset_subset(const dc_dataset *ds, const int64_t *indices, int6
     return sub;
 }
 
+int dc_dataset_random_batch(const dc_dataset *ds, int64_t B, dc_rng *rng, dc_tensor **x,
+                            dc_tensor **y)
+{
+    *x = *y = NULL;
+    int64_t n = dc_dataset_size(ds);
+    if (n < 1 || B < 1 || !rng) {
+        dc_error("dc_dataset_random_batch: cannot draw %lld samples from a dataset of %lld%s",
+                 (long long)B, (long long)n, rng ? "" : " (no generator)");
+        return -1;
+    }
+    int64_t *index = malloc((size_t)B * sizeof *index);
+    if (!index) return dc_error("dc_dataset_random_batch: out of memory"), -1;
+    for (int64_t i = 0; i < B; i++) index[i] = (int64_t)(dc_rng_u64(rng) % (uint64_t)n);
+    dc_tensor *bx = gather_tensor(ds->inputs, index, B);
+    dc_tensor *by = bx ? gather_tensor(ds->targets, index, B) : NULL;
+    free(index);
+    if (!by) {
+        dc_tensor_free(bx);
+        return -1;
+    }
+    *x = dc__publish(bx);
+    *y = dc__publish(by);
+    return 0;
+}
+
 int dc_dataset_split(const dc_dataset *ds, int64_t n_val, uint64_t seed, dc_dataset **train,
                      dc_dataset **val)
 {

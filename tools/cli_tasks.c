@@ -1,0 +1,19 @@
+/* The task table of `deepc train --task NAME` (deepc/task.h): one entry per application of
+ * apps/. Adding an application adds one line here and nothing to the run loop. */
+#include "cli.h"
+
+#include "denoise/denoise.h"
+
+#include <string.h>
+
+const dc_task *const cli_tasks[] = {
+    &denoise_task,
+    NULL,
+};
+
+const dc_task *cli_task_find(const char *name)
+{
+    for (const dc_task *const *t = cli_tasks; *t; t++)
+        if (!strcmp((*t)->name, name)) return *t;
+    return NULL;
+}
