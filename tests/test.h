@@ -97,8 +97,9 @@ void dc_test_remove_dir(const char *dir);
 
 /* A training task's contract, end to end (deepc/task.h): its defaults, then `options` as a
  * config file's text ("width = 16\n", may be NULL), setup with data (seed 0, the given batch),
- * `steps` AdamW steps at lr, a validation and a test evaluation (each must give a finite loss
- * or metrics[0]), render into a temporary directory (removed after), close. The mean loss of
+ * `steps` AdamW steps at lr (or the task's own updates), a validation and a test evaluation
+ * (each must give a finite loss or metrics[0]), render and generate (4 samples) into a
+ * temporary directory (removed after), close. The mean loss of
  * the first and the last quarter of the steps go to *first, *last (the caller checks they
  * fall); metrics: the test metrics (may be NULL). Returns false after recording a failure. */
 bool dc_test_train_task(const dc_task *task, const char *options, int64_t batch, double lr,

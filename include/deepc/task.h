@@ -116,11 +116,19 @@ typedef struct dc_task {
      * batch is drawn with rng (resumed exactly from checkpoints) or from `step` (the global
      * step number, 0-based). The model is in training mode. */
     dc_tensor *(*step)(void *state, dc_module *model, dc_rng *rng, int64_t step);
+    /* true: step updates the parameters itself (a GAN's two optimizers; it keeps them in its
+     * state, so resuming restarts their moments) and returns its loss as a scalar without a
+     * graph; the loop then only logs it, and makes no optimizer. */
+    bool updates_itself;
     /* Metrics on the validation or test split, without gradients, the model in eval mode. */
     int (*evaluate)(void *state, dc_module *model, dc_task_split split, dc_metrics *out);
     /* Pictures of what the trained model does (PNG, SVG) into the existing directory dir,
      * after the test evaluation (NULL: none). Returns 0 or -1. */
     int (*render)(void *state, dc_module *model, const char *dir);
+    /* Generative tasks (`deepc generate`): n samples drawn with `seed` in `steps` sampling
+     * steps (0: the task's default), written as one picture to path (PNG). NULL: none. */
+    int (*generate)(void *state, dc_module *model, int64_t n, int64_t steps, uint64_t seed,
+                    const char *path);
     void (*close)(void *state);
 } dc_task;
 
