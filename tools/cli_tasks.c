@@ -3,11 +3,14 @@
 #include "cli.h"
 
 #include "denoise/denoise.h"
+#include "rl/rl.h"
 
 #include <string.h>
 
 const dc_task *const cli_tasks[] = {
     &denoise_task,
+    &dqn_cartpole_task,
+    &dqn_breakout_task,
     NULL,
 };
 
