@@ -149,10 +149,10 @@ fuzz-build:
 	    CFLAGS="$(CFLAGS) -Wno-unknown-pragmas" fuzz-bins
 
 fuzz-bins: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
-$(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h $(BUILD)/libdeepc.a
+$(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h $(BUILD)/libdeepc_apps.a $(BUILD)/libdeepc.a
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libdeepc.a $(LDLIBS)
-$(BUILD)/fuzz/fuzz_cli_config: tools/cli_options.c tools/cli_run.c tools/cli.h
+	$(CC) $(BASE_CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libdeepc_apps.a $(BUILD)/libdeepc.a $(LDLIBS)
+$(BUILD)/fuzz/fuzz_cli_config: tools/cli_options.c tools/cli_run.c tools/cli_tasks.c tools/cli.h
 
 fuzz: fuzz-build
 	@mkdir -p $(FUZZ_BUILD)/artifacts

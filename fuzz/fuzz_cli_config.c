@@ -25,14 +25,20 @@ static FILE *fuzz_quiet(void)
 #define stderr fuzz_quiet()
 #include "../tools/cli_options.c"
 #include "../tools/cli_run.c"
+#include "../tools/cli_tasks.c"
 #undef stderr
 #define stderr stderr
 
 /* The accepted configuration is sound. */
 static void check_config(const run_config *cfg)
 {
-    for (const dc_option *o = run_options; o->name; o++)
+    const dc_task *task = cli_task_find(cfg->task);
+    FUZZ_CHECK(!cfg->task[0] || task);
+    for (const dc_option *o = run_options_for(task); o->name; o++)
         if (o->type == DC_OPTION_TEXT) FUZZ_CHECK(memchr((const char *)cfg + o->offset, 0, o->size) != NULL);
+    FUZZ_CHECK(cfg->epochs >= 1 && cfg->batch >= 1 && cfg->lr > 0 && cfg->clip >= 0);
+    FUZZ_CHECK(cfg->out[0] != '\0');
+    if (task) return; /* the task's model and data options are its own */
     FUZZ_CHECK(cfg->heads >= 1 && cfg->dim >= 1 && cfg->context >= 1 && cfg->layers >= 1);
     FUZZ_CHECK(cfg->epochs >= 1 && cfg->batch >= 1 && cfg->merges >= 1);
     FUZZ_CHECK(cfg->lr > 0 && cfg->dropout >= 0 && cfg->dropout < 1 && cfg->clip >= 0);
@@ -50,10 +56,11 @@ static void check_config(const run_config *cfg)
 static void check_format_round_trip(const run_config *cfg)
 {
     char text[1100], again[1100], why[512];
-    for (const dc_option *o = run_options; o->name; o++) {
+    const dc_option *table = run_options_for(cli_task_find(cfg->task));
+    for (const dc_option *o = table; o->name; o++) {
         option_format(o, cfg, text, sizeof text);
         run_config copy = *cfg;
-        int got = option_set(run_options, &copy, o->name, text, why, sizeof why);
+        int got = option_set(table, &copy, o->name, text, why, sizeof why);
         FUZZ_CHECK(got != 0);
         if (got < 0) continue; /* an unset value (-1, NaN, "") is outside the option's range */
         option_format(o, &copy, again, sizeof again);

@@ -91,6 +91,15 @@ bool dc_test_write_file(const char *path, const void *data, size_t len);
 int dc_test_run_built(const char *command, char *out, size_t size);
 /* dc_test_run_built of "deepc ARGS" (printf-style): the CLI of the test's build dir. */
 int dc_test_deepc(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Run dc_test_deepc into the char array buf and expect exit status `status` and `fragment`
+ * in the output (a failure shows both). */
+#define CHECK_DEEPC_INTO(buf, status, fragment, ...)                                           \
+    do {                                                                                       \
+        int got_ = dc_test_deepc(buf, sizeof buf, __VA_ARGS__);                                \
+        EXPECT(got_ == (status) && strstr(buf, (fragment)),                                    \
+               "deepc exited %d (want %d), output %s '%s':\n%s", got_, (status),               \
+               strstr(buf, (fragment)) ? "has" : "lacks", (fragment), buf);                    \
+    } while (0)
 /* A fresh directory "/tmp/deepc_<tag>_XXXXXX" in buf (NULL on failure), and its removal. */
 const char *dc_test_temp_dir(char *buf, size_t size, const char *tag);
 void dc_test_remove_dir(const char *dir);

@@ -14,14 +14,7 @@ enum { OUT_SIZE = 1 << 16 };
 static char out[OUT_SIZE];
 
 /* deepc ARGS must exit with `status` and print `fragment`. */
-#define CHECK_DEEPC(status, fragment, ...)                                                        \
-    do {                                                                                          \
-        int got_ = dc_test_deepc(out, sizeof out, __VA_ARGS__);                                           \
-        if (got_ != (status) || !strstr(out, (fragment)))                                         \
-            dc_test_fail(__FILE__, __LINE__, "deepc exited %d (want %d), output %s '%s':\n%s",    \
-                         got_, (status), strstr(out, (fragment)) ? "has" : "lacks", (fragment),   \
-                         out);                                                                    \
-    } while (0)
+#define CHECK_DEEPC(status, fragment, ...) CHECK_DEEPC_INTO(out, status, fragment, __VA_ARGS__)
 
 /* Whole file into a malloc'ed buffer (NULL if unreadable). */
 static char *slurp(const char *dir, const char *name, size_t *len)

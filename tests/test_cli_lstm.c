@@ -10,13 +10,7 @@
 enum { LSTM_OUT_SIZE = 1 << 16 };
 static char lstm_out[LSTM_OUT_SIZE];
 
-#define CHECK_LSTM_DEEPC(status, fragment, ...)                                                  \
-    do {                                                                                          \
-        int got_ = dc_test_deepc(lstm_out, sizeof lstm_out, __VA_ARGS__);                                                       \
-        EXPECT(got_ == (status) && strstr(lstm_out, (fragment)),                                  \
-               "deepc exited %d (want %d), output %s '%s':\n%s", got_, (status),                  \
-               strstr(lstm_out, (fragment)) ? "has" : "lacks", (fragment), lstm_out);             \
-    } while (0)
+#define CHECK_LSTM_DEEPC(status, fragment, ...) CHECK_DEEPC_INTO(lstm_out, status, fragment, __VA_ARGS__)
 
 #define TINY_LSTM "--model lstm --layers 1 --hidden 32 --embedding 16 --context 16 --batch 8 " \
                   "--data ../assets/names_sample.txt --threads 1"

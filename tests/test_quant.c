@@ -468,12 +468,7 @@ TEST(test_quant_file_save_load_gives_the_same_logits_and_bad_files_leave_the_mod
 enum { OUT_SIZE = 1 << 16 };
 static char out[OUT_SIZE];
 
-#define CHECK_DEEPC(status, fragment, ...)                                                       \
-    do {                                                                                         \
-        int got_ = dc_test_deepc(out, sizeof out, __VA_ARGS__);                                                           \
-        EXPECT(got_ == (status) && strstr(out, (fragment)),                                      \
-               "deepc exited %d (want %d), output lacks '%s':\n%s", got_, (status), (fragment), out); \
-    } while (0)
+#define CHECK_DEEPC(status, fragment, ...) CHECK_DEEPC_INTO(out, status, fragment, __VA_ARGS__)
 
 TEST(test_quant_cli_quantize_then_sample_and_eval_load_the_file)
 {

@@ -60,8 +60,13 @@ const char *option_in_args(int argc, char **argv, const char *name);
 extern const dc_task *const cli_tasks[];
 /* The task called name, or NULL. */
 const dc_task *cli_task_find(const char *name);
+/* For --help: the tasks with their summaries, or (task_name given) that task's options with
+ * their defaults and the defaults it gives the shared options. */
+void cli_tasks_help(FILE *out, const char *task_name);
 
 /* ---- A training run (cli_run.c) ------------------------------------------------------------- */
+
+enum { RUN_TASK_SETTINGS = 4096 };
 
 typedef struct {
     /* model and data (saved) */
@@ -77,21 +82,44 @@ typedef struct {
     long threads, max_steps, log_every, save_every;
     char out[1024], config[1024], on_nonfinite[8];
     bool resume, report; /* report: keep OUT/report.html up to date */
+    /* --task NAME (saved): an application of the task table instead of --model; its own
+     * options live in task_settings (dc_task.settings_size bytes at most RUN_TASK_SETTINGS) */
+    char task[32];
+    _Alignas(max_align_t) unsigned char task_settings[RUN_TASK_SETTINGS];
 } run_config;
 
+/* The shared options of every run (a table over run_config). */
 extern const dc_option run_options[];
+/* run_options followed by the options of `task` (offsets moved into run_config's
+ * task_settings), so one table parses flags, config files and checkpoint metadata of a task
+ * run; run_options itself for NULL. Built once per task; NULL (error set) if the task's
+ * settings do not fit. */
+const dc_option *run_options_for(const dc_task *task);
 
 /* Everything unset: numbers -1 (NaN for reals), text "" (filled by run_config_finish). */
 void run_config_init(run_config *cfg);
+/* Start a run of `task` (NULL: a --model run, nothing to do): the task's option defaults and
+ * its defaults for the shared options (dc_task.run_defaults). Returns 0 or EXIT_USAGE. */
+int run_config_set_task(run_config *cfg, const dc_task *task, const char *command);
+/* The task called name into *task (NULL for no name: a --model run). Returns 0, or EXIT_USAGE
+ * after printing the known tasks. */
+int run_find_task(const char *name, const dc_task **task, const char *command);
 /* Fill what was left unset with the model's defaults and check the combination (model and
  * data kinds). Returns 0 or EXIT_USAGE (message printed). */
 int run_config_finish(run_config *cfg, const char *command);
 
-typedef enum { TASK_IMAGES, TASK_TEXT } task_kind;
+typedef enum {
+    TASK_IMAGES, /* --model mlp|lenet|resnet-small|vit on Fashion-MNIST */
+    TASK_TEXT,   /* --model gpt|lstm on a text corpus */
+    TASK_APP     /* --task NAME: an application of the task table (app, app_state) */
+} task_kind;
 
 typedef struct {
     run_config cfg;
     task_kind task;
+    const dc_task *app;
+    void *app_state;
+    int64_t app_steps_per_epoch, app_items_per_batch;
     dc_module *model;
     dc_rng model_rng; /* initial weights, then dropout masks: lives as long as the model */
     /* images: Fashion-MNIST (or an MNIST-format directory) split into train / val */
@@ -121,11 +149,18 @@ dc_tensor *run_loss(const run *r, dc_tensor *logits, dc_tensor *targets);
 /* Mean loss and accuracy (NaN for text) of ds in eval mode without gradients. */
 int run_evaluate(run *r, const dc_dataset *ds, double *loss, double *accuracy);
 
+/* A task run's metrics on its validation or test split (dc_task.evaluate in eval mode,
+ * without gradients). Returns 0 or -1 (error set). */
+int run_evaluate_app(run *r, dc_task_split split, dc_metrics *m);
+/* "name value, name value, ..." of the metrics, into buf. */
+void run_format_metrics(const dc_metrics *m, char *buf, size_t size);
+
 /* Checkpoint metadata: a flat list of key/value strings. */
+enum { METADATA_MAX = 96 };
 typedef struct {
     int n;
-    char keys[64][32];
-    char values[64][1024];
+    char keys[METADATA_MAX][32];
+    char values[METADATA_MAX][1024];
 } metadata;
 void metadata_add(metadata *m, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -135,10 +170,18 @@ void run_metadata(const run *r, metadata *m);
 int run_config_from_checkpoint(run_config *cfg, const char *path, const char *command);
 /* Rebuild the run a checkpoint was trained with and load its weights (image runs take the
  * normalisation from the metadata and load no images). with_text: text runs also load their
- * corpus and validation windows (for evaluation). overrides: data / data_dir to use instead
+ * corpus and validation windows, task runs their data (for evaluation). overrides: data / data_dir to use instead
  * of the saved ones ("" keeps them), or NULL. Returns 0 or an exit status (message printed). */
 int run_open_checkpoint(run *r, const char *path, bool with_text, const char *command,
                         const run_config *overrides);
+
+/* Files written atomically (cli_report.c): open PATH.tmp.PID (tmp receives its name; NULL
+ * with an error), then close it and rename it over path if everything was written (0, or -1
+ * with an error naming path); or both at once for bytes in memory. A crash leaves the
+ * previous complete file. */
+FILE *atomic_open(const char *path, char *tmp, size_t tmp_size);
+int atomic_close(FILE *f, const char *tmp, const char *path);
+int write_file_atomic(const char *path, const void *data, size_t len);
 
 /* Directory part of a path ("." if none), into buf. */
 void path_dirname(const char *path, char *buf, size_t size);
@@ -148,6 +191,9 @@ void path_dirname(const char *path, char *buf, size_t size);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
+/* `deepc generate --checkpoint F [--n N] [--steps S] [--seed S] [--out PNG]`: samples of a
+ * generative task (dc_task.generate). */
+int cmd_generate(int argc, char **argv);
 /* `deepc info --model ... | --checkpoint ...`: print the model summary. */
 int cli_model_info(int argc, char **argv);
 

@@ -117,7 +117,7 @@ int cmd_quantize(int argc, char **argv)
     if (!rc) {
         metadata m = {0};
         run_metadata(&r, &m);
-        const char *kv[2 * 64];
+        const char *kv[2 * METADATA_MAX];
         for (int i = 0; i < m.n; i++) kv[2 * i] = m.keys[i], kv[2 * i + 1] = m.values[i];
         if (dc_quant_save(out, r.model, kv, m.n) != 0) {
             fprintf(stderr, "deepc %s: %s\n", command, dc_last_error());

@@ -47,8 +47,7 @@ void report_escape_html(FILE *f, const char *s)
     }
 }
 
-/* Open PATH.tmp.PID for writing (tmp receives its name). NULL with an error. */
-static FILE *atomic_open(const char *path, char *tmp, size_t tmp_size)
+FILE *atomic_open(const char *path, char *tmp, size_t tmp_size)
 {
     snprintf(tmp, tmp_size, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "w");
@@ -56,8 +55,7 @@ static FILE *atomic_open(const char *path, char *tmp, size_t tmp_size)
     return f;
 }
 
-/* Close f and rename tmp over path if everything was written; 0 or -1 with an error. */
-static int atomic_close(FILE *f, const char *tmp, const char *path)
+int atomic_close(FILE *f, const char *tmp, const char *path)
 {
     errno = 0;
     bool ok = !ferror(f);
@@ -67,6 +65,15 @@ static int atomic_close(FILE *f, const char *tmp, const char *path)
     if (ok) return 0;
     remove(tmp);
     return dc_error("cannot write %s: %s", path, strerror(err)), -1;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len)
+{
+    char tmp[4400];
+    FILE *f = atomic_open(path, tmp, sizeof tmp);
+    if (!f) return -1;
+    fwrite(data, 1, len, f);
+    return atomic_close(f, tmp, path);
 }
 
 /* ---- Images as data URIs ---------------------------------------------------------------- */
@@ -932,12 +939,9 @@ int report_update(const run_config *cfg, bool live)
 
 int report_save_sample(const char *dir, const char *text, size_t len)
 {
-    char path[4200], tmp[4300];
+    char path[4200];
     snprintf(path, sizeof path, "%s/sample.txt", dir);
-    FILE *f = atomic_open(path, tmp, sizeof tmp);
-    if (!f) return -1;
-    fwrite(text, 1, len, f);
-    return atomic_close(f, tmp, path);
+    return write_file_atomic(path, text, len);
 }
 
 /* A class name for the CSV header: no commas or line breaks. */

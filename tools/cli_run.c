@@ -20,6 +20,7 @@
 
 /* Every `deepc train` option; "saved" ones define the run and go into checkpoints. */
 const dc_option run_options[] = {
+    RUN_OPT("task", DC_OPTION_TEXT, task, 0, 0, NULL, true),
     RUN_OPT("model", DC_OPTION_TEXT, model, 0, 0, "mlp|lenet|resnet-small|vit|gpt|lstm", true),
     RUN_OPT("data", DC_OPTION_TEXT, data, 0, 0, NULL, true),
     RUN_OPT("data-dir", DC_OPTION_TEXT, data_dir, 0, 0, NULL, true),
@@ -68,6 +69,74 @@ void run_config_init(run_config *cfg)
     cfg->dropout = cfg->lr = cfg->weight_decay = cfg->clip = cfg->val = NAN;
 }
 
+/* The combined tables of run_options_for, built on first use and kept for the process. */
+enum { MAX_TASK_TABLES = 64 };
+static struct {
+    const dc_task *task;
+    dc_option *table;
+} task_tables[MAX_TASK_TABLES];
+
+const dc_option *run_options_for(const dc_task *task)
+{
+    if (!task) return run_options;
+    int slot = 0;
+    while (slot < MAX_TASK_TABLES && task_tables[slot].task && task_tables[slot].task != task)
+        slot++;
+    if (slot == MAX_TASK_TABLES) return dc_error("run_options_for: too many tasks"), NULL;
+    if (task_tables[slot].table) return task_tables[slot].table;
+    if (task->settings_size > RUN_TASK_SETTINGS)
+        return dc_error("task %s: its settings take %zu bytes, more than the %d a run holds",
+                        task->name, task->settings_size, (int)RUN_TASK_SETTINGS),
+               NULL;
+    size_t n_shared = 0, n_task = 0;
+    while (run_options[n_shared].name) n_shared++;
+    while (task->options && task->options[n_task].name) n_task++;
+    dc_option *table = malloc((n_shared + n_task + 1) * sizeof *table);
+    if (!table) return dc_error("run_options_for: out of memory"), NULL;
+    memcpy(table, run_options, n_shared * sizeof *table);
+    for (size_t i = 0; i < n_task; i++) {
+        table[n_shared + i] = task->options[i];
+        table[n_shared + i].offset += offsetof(run_config, task_settings);
+        table[n_shared + i].saved = true; /* a task's options define its run */
+    }
+    table[n_shared + n_task] = (dc_option)DC_OPTION_END;
+    task_tables[slot].task = task, task_tables[slot].table = table;
+    return table;
+}
+
+int run_config_set_task(run_config *cfg, const dc_task *task, const char *command)
+{
+    if (!task) return 0;
+    snprintf(cfg->task, sizeof cfg->task, "%s", task->name);
+    memset(cfg->task_settings, 0, sizeof cfg->task_settings);
+    if (!run_options_for(task)) {
+        fprintf(stderr, "deepc %s: %s\n", command, dc_last_error());
+        return EXIT_USAGE;
+    }
+    if (task->defaults) task->defaults(cfg->task_settings);
+    char why[1024];
+    if (task->run_defaults && options_parse_buffer(run_options, cfg, task->run_defaults,
+                                                   strlen(task->run_defaults), why,
+                                                   sizeof why) != 0) {
+        fprintf(stderr, "deepc %s: task %s: its run defaults: line %s\n", command, task->name,
+                why);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+int run_find_task(const char *name, const dc_task **task, const char *command)
+{
+    *task = NULL;
+    if (!name || !*name) return 0;
+    if ((*task = cli_task_find(name))) return 0;
+    fprintf(stderr, "deepc %s: unknown --task '%s'; the tasks are:", command, name);
+    for (const dc_task *const *t = cli_tasks; *t; t++)
+        fprintf(stderr, " %s", (*t)->name);
+    fprintf(stderr, "\n");
+    return EXIT_USAGE;
+}
+
 /* The MLP's widths: 784, the --hidden list ("512,256": each in [1, MLP_MAX_WIDTH]; as many
  * as the option's text holds), 10. Returns the number of layers, or -1 with the reason. */
 enum { MLP_MAX_WIDTHS = 2 + sizeof(((run_config *)0)->hidden) / 2, MLP_MAX_WIDTH = 1000000 };
@@ -89,8 +158,36 @@ static dc_optim_kind optim_kind(const char *name)
     return !strcmp(name, "sgd") ? DC_SGD : !strcmp(name, "adam") ? DC_ADAM : DC_ADAMW;
 }
 
+/* The shared options' defaults for a task run. */
+static int task_config_finish(run_config *cfg, const char *command)
+{
+    const dc_task *task;
+    int rc = run_find_task(cfg->task, &task, command);
+    if (rc) return rc;
+    if (cfg->model[0]) {
+        fprintf(stderr, "deepc %s: --task %s builds its own model; --model %s does not apply\n",
+                command, cfg->task, cfg->model);
+        return EXIT_USAGE;
+    }
+    DEFAULT_TEXT(data_dir, DC_FASHION_MNIST_DIR);
+    DEFAULT_TEXT(optim, "adamw");
+    DEFAULT_TEXT(schedule, "cosine");
+    DEFAULT_TEXT(on_nonfinite, "stop");
+    DEFAULT_NUMBER(epochs, 10);
+    DEFAULT_NUMBER(batch, 64);
+    DEFAULT_NUMBER(lr, 1e-3);
+    DEFAULT_NUMBER(weight_decay, dc_optim_defaults(optim_kind(cfg->optim), 1e-3).weight_decay);
+    DEFAULT_NUMBER(warmup, 0);
+    DEFAULT_NUMBER(clip, 0.0);
+    DEFAULT_NUMBER(steps_per_epoch, 0);
+    DEFAULT_NUMBER(seed, 0);
+    if (!cfg->out[0]) snprintf(cfg->out, sizeof cfg->out, "runs/%s", cfg->task);
+    return 0;
+}
+
 int run_config_finish(run_config *cfg, const char *command)
 {
+    if (cfg->task[0]) return task_config_finish(cfg, command);
     DEFAULT_TEXT(model, "mlp");
     bool images = is_image_model(cfg->model), gpt = !images;
     bool vit = !strcmp(cfg->model, "vit"), lstm = !strcmp(cfg->model, "lstm");
@@ -385,13 +482,37 @@ static dc_module *build_model(run *r)
     return dc_gpt_new(&g, rng);
 }
 
+/* A task's data and model (dc_task.setup). */
+static int open_app(run *r, bool with_data, const char *command)
+{
+    if (run_find_task(r->cfg.task, &r->app, command)) return EXIT_USAGE;
+    size_t scope = dc_scope_begin();
+    dc_task_setup ctx = {r->cfg.task_settings, r->cfg.data, r->cfg.data_dir,
+                         (uint64_t)r->cfg.seed, r->cfg.batch, with_data, &r->model_rng,
+                         NULL, NULL, 0, 0};
+    int rc = r->app->setup(&ctx);
+    dc_scope_end(scope);
+    r->app_state = ctx.state, r->model = ctx.model;
+    r->app_steps_per_epoch = ctx.steps_per_epoch;
+    r->app_items_per_batch = ctx.items_per_batch > 0 ? ctx.items_per_batch : r->cfg.batch;
+    if (rc == 0 && !r->model) rc = (dc_error("the task built no model"), -1);
+    if (rc == 0 && with_data && r->app_steps_per_epoch < 1)
+        rc = (dc_error("the task has no training batches"), -1);
+    if (rc != 0) {
+        fprintf(stderr, "deepc %s: task %s: %s\n", command, r->cfg.task, dc_last_error());
+        return EXIT_RUNTIME;
+    }
+    return 0;
+}
+
 int run_open(run *r, const run_config *cfg, const char *tokenizer_path, bool with_data,
              const char *command)
 {
     memset(r, 0, sizeof *r);
     r->cfg = *cfg;
-    r->task = is_image_model(cfg->model) ? TASK_IMAGES : TASK_TEXT;
+    r->task = cfg->task[0] ? TASK_APP : is_image_model(cfg->model) ? TASK_IMAGES : TASK_TEXT;
     dc_rng_seed(&r->model_rng, (uint64_t)cfg->seed);
+    if (r->task == TASK_APP) return open_app(r, with_data, command);
     int rc = r->task == TASK_TEXT ? open_text(r, tokenizer_path, with_data, command)
              : with_data          ? open_images(r, command)
                                   : 0;
@@ -406,6 +527,7 @@ int run_open(run *r, const run_config *cfg, const char *tokenizer_path, bool wit
 
 void run_close(run *r)
 {
+    if (r->app && r->app->close && r->app_state) r->app->close(r->app_state);
     dc_module_free(r->model);
     dc_dataset_free(r->train_set);
     dc_dataset_free(r->val_set);
@@ -464,11 +586,36 @@ int run_evaluate(run *r, const dc_dataset *ds, double *loss, double *accuracy)
     return got < 0 ? -1 : 0;
 }
 
+int run_evaluate_app(run *r, dc_task_split split, dc_metrics *m)
+{
+    *m = (dc_metrics){.loss = NAN};
+    bool was_training = r->model->training, grad = dc_no_grad_begin();
+    dc_module_train(r->model, false);
+    size_t scope = dc_scope_begin();
+    int rc = r->app->evaluate(r->app_state, r->model, split, m);
+    dc_scope_end(scope);
+    dc_module_train(r->model, was_training);
+    dc_grad_mode_restore(grad);
+    return rc;
+}
+
+void run_format_metrics(const dc_metrics *m, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < m->n && used < size; i++) {
+        int n = snprintf(buf + used, size - used, "%s%s %.4g", i ? ", " : "", m->metrics[i].name,
+                         m->metrics[i].value);
+        if (n < 0) break;
+        used += (size_t)n;
+    }
+}
+
 /* ---- Checkpoint metadata -------------------------------------------------------------------- */
 
 void metadata_add(metadata *m, const char *key, const char *fmt, ...)
 {
-    if (m->n >= 64) return;
+    if (m->n >= METADATA_MAX) return;
     snprintf(m->keys[m->n], sizeof m->keys[m->n], "%s", key);
     va_list ap;
     va_start(ap, fmt);
@@ -481,12 +628,18 @@ void run_metadata(const run *r, metadata *m)
 {
     metadata_add(m, "deepc", "%s", DC_VERSION);
     char value[1024];
-    for (const dc_option *o = run_options; o->name; o++) {
+    for (const dc_option *o = run_options_for(r->app); o->name; o++) {
         if (!o->saved) continue;
         option_format(o, &r->cfg, value, sizeof value);
-        metadata_add(m, o->name, "%s", value);
+        /* unset ones (run_config_init's "", -1 and NaN; out of every range): options a task
+         * run does not use, such as --model */
+        bool unset = !*value || (o->type == DC_OPTION_INT && !strcmp(value, "-1")) ||
+                     (o->type == DC_OPTION_REAL && !strcmp(value, "nan"));
+        if (!unset) metadata_add(m, o->name, "%s", value);
     }
-    if (r->task == TASK_IMAGES) {
+    if (r->task == TASK_APP) {
+        /* nothing else: the task's data depend only on its options and the seed */
+    } else if (r->task == TASK_IMAGES) {
         metadata_add(m, "norm_mean", "%.17g", r->mean);
         metadata_add(m, "norm_std", "%.17g", r->std);
     } else {
@@ -516,14 +669,21 @@ int run_config_from_checkpoint(run_config *cfg, const char *path, const char *co
     }
     int rc = 0;
     char why[512];
-    if (!dc_safetensors_metadata(f, "deepc") || !dc_safetensors_metadata(f, "model")) {
+    const char *task_name = dc_safetensors_metadata(f, "task");
+    if (!dc_safetensors_metadata(f, "deepc") ||
+        !(dc_safetensors_metadata(f, "model") || task_name)) {
         fprintf(stderr, "deepc %s: %s is not a checkpoint written by deepc train (no run "
                         "metadata)\n", command, path);
         rc = EXIT_RUNTIME;
     }
-    for (const dc_option *o = run_options; o->name && rc == 0; o++) {
+    const dc_task *task = NULL;
+    if (rc == 0 && task_name && (run_find_task(task_name, &task, command) ||
+                                 run_config_set_task(cfg, task, command)))
+        rc = EXIT_RUNTIME;
+    const dc_option *table = run_options_for(task);
+    for (const dc_option *o = table; rc == 0 && o->name; o++) {
         const char *value = o->saved ? dc_safetensors_metadata(f, o->name) : NULL;
-        if (value && option_set(run_options, cfg, o->name, value, why, sizeof why) < 0) {
+        if (value && option_set(table, cfg, o->name, value, why, sizeof why) < 0) {
             fprintf(stderr, "deepc %s: %s: metadata: %s\n", command, path, why);
             rc = EXIT_RUNTIME;
         }
@@ -567,8 +727,9 @@ int run_open_checkpoint(run *r, const char *path, bool with_text, const char *co
         snprintf(cfg.data, sizeof cfg.data, "%s", data_file);
     double mean = metadata_number(f, "norm_mean"), std = metadata_number(f, "norm_std");
     dc_safetensors_close(f);
-    bool text = !is_image_model(cfg.model);
-    rc = run_open(r, &cfg, tokenizer[0] ? tokenizer : NULL, with_text && text, command);
+    bool text = !cfg.task[0] && !is_image_model(cfg.model);
+    rc = run_open(r, &cfg, tokenizer[0] ? tokenizer : NULL, with_text && (text || cfg.task[0]),
+                  command);
     if (rc) return rc;
     if (!text) r->mean = mean, r->std = std;
     /* a file of deepc quantize: the fresh model gets its blocks (dc_quant_load) */

@@ -3,12 +3,14 @@
 #include "cli.h"
 
 #include "denoise/denoise.h"
+#include "detect/detect.h"
 #include "rl/rl.h"
 
 #include <string.h>
 
 const dc_task *const cli_tasks[] = {
     &denoise_task,
+    &detect_task,
     &dqn_cartpole_task,
     &dqn_breakout_task,
     NULL,

@@ -92,7 +92,7 @@ static void remove_stray_temps(const char *dir, const char *command)
 {
     static const char *const names[] = {"checkpoint.safetensors", "log.csv", "loss.svg",
                                         "tokenizer.txt", "report.html", "confusion.csv",
-                                        "misclassified.csv", "sample.txt"};
+                                        "misclassified.csv", "sample.txt", "metrics.txt"};
     DIR *d = opendir(dir);
     if (!d) return;
     for (struct dirent *e; (e = readdir(d));) {
@@ -147,12 +147,10 @@ static void csv_number(FILE *f, double v) { isnan(v) ? fputs(",", f) : fprintf(f
 /* Rewrite log.csv (atomically: temp + rename) and loss.svg from the rows. */
 static int log_write(const train_log *log, const char *dir)
 {
-    char path[4200], tmp[4300];
+    char path[4200], tmp[4400];
     snprintf(path, sizeof path, "%s/log.csv", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) return dc_error("cannot write %s: %s", tmp, strerror(errno)), -1;
-    errno = 0;
+    FILE *f = atomic_open(path, tmp, sizeof tmp);
+    if (!f) return -1;
     fprintf(f, "epoch,step,train_loss,val_loss,val_acc,lr,seconds\n");
     for (int i = 0; i < log->n; i++) {
         const log_row *r = &log->rows[i];
@@ -161,15 +159,8 @@ static int log_write(const train_log *log, const char *dir)
         fprintf(f, ",%.6g,%.2f\n", r->lr, r->seconds);
     }
     /* a full disk shows at the last write or at fclose: only a complete file replaces the
-     * old log, and the message names the error of the call that failed */
-    bool ok = !ferror(f);
-    int err = errno ? errno : EIO;
-    if (fclose(f) != 0 && ok) ok = false, err = errno;
-    if (ok && rename(tmp, path) != 0) ok = false, err = errno;
-    if (!ok) {
-        remove(tmp);
-        return dc_error("cannot write %s: %s", path, strerror(err)), -1;
-    }
+     * old log */
+    if (atomic_close(f, tmp, path) != 0) return -1;
     /* the curves: training loss at every row, validation loss where it was measured */
     int n = log->n, n_val = 0;
     double *x = malloc(4 * ((size_t)n + 1) * sizeof *x);
@@ -243,7 +234,8 @@ static void progress_show(progress *p, const run *r, int64_t epoch, int64_t batc
     fprintf(stderr, "%sepoch %lld/%ld [%s] %lld/%lld  loss %.4f  %.0f %s/s  ETA %s%s",
             p->tty ? "\r" : "", (long long)epoch + 1, r->cfg.epochs, bar, (long long)batch + 1,
             (long long)steps_per_epoch, loss, (double)(done * items_per_step) / elapsed,
-            r->task == TASK_TEXT ? "tokens" : "images", eta, p->tty ? "\033[K" : "\n");
+            r->task == TASK_TEXT ? "tokens" : r->task == TASK_APP ? "examples" : "images", eta,
+            p->tty ? "\033[K" : "\n");
     fflush(stderr);
 }
 
@@ -269,23 +261,46 @@ typedef struct {
 } trainer;
 
 /* Configuration: the checkpoint's (--resume), then the config file, then the flags. */
+/* Configuration: the task's defaults (--task, which must be given on the command line or come
+ * from the checkpoint), the checkpoint's (--resume), then the config file, then the flags. */
 static int train_config(run_config *cfg, int argc, char **argv, char *checkpoint, size_t size)
 {
+    const dc_task *task;
+    int rc = run_find_task(option_in_args(argc, argv, "task"), &task, argv[0]);
+    if (rc) return rc;
+    const dc_option *table = run_options_for(task);
+    if (!table) {
+        fprintf(stderr, "deepc %s: %s\n", argv[0], dc_last_error());
+        return EXIT_USAGE;
+    }
     run_config given;
     run_config_init(&given);
-    int rc = options_parse_args(run_options, &given, argc, argv);
-    if (rc) return rc;
+    if ((rc = options_parse_args(table, &given, argc, argv))) return rc;
     run_config_init(cfg);
     if (given.resume) {
         if (given.out[0]) snprintf(checkpoint, size, "%s/checkpoint.safetensors", given.out);
         else /* the default --out of run_config_finish */
             snprintf(checkpoint, size, "runs/%s/checkpoint.safetensors",
-                     given.model[0] ? given.model : "mlp");
+                     given.task[0] ? given.task : given.model[0] ? given.model : "mlp");
         if ((rc = run_config_from_checkpoint(cfg, checkpoint, argv[0]))) return rc;
-    }
-    if (given.config[0] && (rc = options_parse_file(run_options, cfg, given.config, argv[0])))
+        if (task && strcmp(cfg->task, task->name) != 0) {
+            fprintf(stderr, "deepc %s: %s was not trained with --task %s\n", argv[0], checkpoint,
+                    task->name);
+            return EXIT_USAGE;
+        }
+        if ((rc = run_find_task(cfg->task, &task, argv[0]))) return rc;
+        table = run_options_for(task);
+    } else if ((rc = run_config_set_task(cfg, task, argv[0]))) {
         return rc;
-    if ((rc = options_parse_args(run_options, cfg, argc, argv))) return rc;
+    }
+    if (given.config[0] && (rc = options_parse_file(table, cfg, given.config, argv[0])))
+        return rc;
+    if (strcmp(cfg->task, task ? task->name : "") != 0) { /* its defaults were not applied */
+        fprintf(stderr, "deepc %s: %s: give --task %s on the command line (it decides which "
+                        "options exist)\n", argv[0], given.config, cfg->task);
+        return EXIT_USAGE;
+    }
+    if ((rc = options_parse_args(table, cfg, argc, argv))) return rc;
     return run_config_finish(cfg, argv[0]);
 }
 
@@ -316,14 +331,18 @@ static int train_setup(trainer *t, const run_config *cfg, const char *command)
     dc_optim_config oc = dc_optim_defaults(kind, cfg->lr);
     oc.weight_decay = cfg->weight_decay;
     if (kind == DC_SGD) oc.momentum = 0.9;
+    bool own_updates = r->task == TASK_APP && r->app->updates_itself;
     if (dc_module_parameters(r->model, &t->params) != 0 ||
-        !(t->opt = dc_optimizer_new(&t->params, &oc))) {
+        (!own_updates && !(t->opt = dc_optimizer_new(&t->params, &oc)))) {
         fprintf(stderr, "deepc %s: %s\n", command, dc_last_error());
         return EXIT_RUNTIME;
     }
     /* an epoch: one pass over the training images, or as many random windows as the
      * training text has tokens; --steps-per-epoch caps it */
-    if (r->task == TASK_IMAGES) {
+    if (r->task == TASK_APP) {
+        t->steps_per_epoch = r->app_steps_per_epoch;
+        dc_rng_seed(&t->batch_rng, (uint64_t)cfg->seed + 1);
+    } else if (r->task == TASK_IMAGES) {
         t->loader = dc_loader_new(r->train_set, cfg->batch, true, false, (uint64_t)cfg->seed);
         if (!t->loader || (cfg->augment && dc_loader_set_augment(t->loader, 2, true) != 0)) {
             fprintf(stderr, "deepc %s: %s\n", command, dc_last_error());
@@ -370,7 +389,7 @@ static int train_save(trainer *t)
                  (unsigned long long)t->r.model_rng.counter);
     metadata_add(&m, "batch_rng", "%llu:%llu", (unsigned long long)t->batch_rng.seed,
                  (unsigned long long)t->batch_rng.counter);
-    const char *kv[128];
+    const char *kv[2 * METADATA_MAX];
     for (int i = 0; i < m.n; i++) kv[2 * i] = m.keys[i], kv[2 * i + 1] = m.values[i];
     return dc_checkpoint_save(t->checkpoint, t->r.model, t->opt, kv, m.n);
 }
@@ -432,39 +451,57 @@ enum { STEP_OK = 0, STEP_FAILED = -1, STEP_NONFINITE = 1 };
 /* One optimisation step: forward, loss, backward, clipping, update. Returns STEP_OK (the loss
  * in *loss), STEP_FAILED (error recorded), or STEP_NONFINITE when the loss or a gradient is
  * not finite: nothing is updated and `why` names the loss and the first such parameter. */
+/* The loss of the next training batch (published to the open scope), NULL on error. */
+static dc_tensor *batch_loss(trainer *t)
+{
+    if (t->r.task == TASK_APP)
+        return t->r.app->step(t->r.app_state, t->r.model, &t->batch_rng, t->step);
+    dc_tensor *x, *y;
+    return next_batch(t, &x, &y) == 1 ? run_loss(&t->r, dc_forward(t->r.model, x), y) : NULL;
+}
+
 static int train_step(trainer *t, double lr, double *loss_value, char *why, size_t why_size)
 {
     size_t scope = dc_scope_begin();
-    dc_tensor *x, *y;
     int rc = STEP_FAILED;
     *loss_value = NAN;
-    if (next_batch(t, &x, &y) == 1) {
-        dc_optimizer_set_lr(t->opt, lr);
-        dc_tensor *loss = run_loss(&t->r, dc_forward(t->r.model, x), y);
-        if (loss && dc_backward(loss) == 0) {
-            *loss_value = dc_item(loss);
-            int bad = -1;
-            double bad_value = 0;
-            for (int i = 0; i < t->params.n && bad < 0; i++) {
-                const dc_tensor *g = t->params.tensors[i]->grad;
-                if (g && (bad_value = first_nonfinite(g)) != 0) bad = i;
-            }
-            if (!isfinite(*loss_value) || bad >= 0) {
-                int used = snprintf(why, why_size, "the loss is %g", *loss_value);
-                if (bad >= 0 && used >= 0 && (size_t)used < why_size)
-                    snprintf(why + used, why_size - (size_t)used,
-                             "%s the gradient of %s holds %g (the first parameter whose "
-                             "gradient is not finite)",
-                             isfinite(*loss_value) ? ", but" : " and", t->params.names[bad],
-                             bad_value);
-                rc = STEP_NONFINITE;
-            } else if ((t->r.cfg.clip <= 0 || dc_clip_grad_norm(&t->params, t->r.cfg.clip) >= 0) &&
-                       dc_optimizer_step(t->opt) == 0) {
-                rc = STEP_OK;
-            }
+    if (!t->opt) { /* a task that updates its parameters itself */
+        dc_tensor *loss = batch_loss(t);
+        if (loss) *loss_value = dc_item(loss);
+        if (loss && !isfinite(*loss_value)) {
+            snprintf(why, why_size, "the loss is %g", *loss_value);
+            rc = STEP_NONFINITE;
+        } else if (loss) {
+            rc = STEP_OK;
         }
-        dc_optimizer_zero_grad(t->opt);
+        dc_scope_end(scope);
+        return rc;
     }
+    dc_optimizer_set_lr(t->opt, lr);
+    dc_tensor *loss = batch_loss(t);
+    if (loss && dc_backward(loss) == 0) {
+        *loss_value = dc_item(loss);
+        int bad = -1;
+        double bad_value = 0;
+        for (int i = 0; i < t->params.n && bad < 0; i++) {
+            const dc_tensor *g = t->params.tensors[i]->grad;
+            if (g && (bad_value = first_nonfinite(g)) != 0) bad = i;
+        }
+        if (!isfinite(*loss_value) || bad >= 0) {
+            int used = snprintf(why, why_size, "the loss is %g", *loss_value);
+            if (bad >= 0 && used >= 0 && (size_t)used < why_size)
+                snprintf(why + used, why_size - (size_t)used,
+                         "%s the gradient of %s holds %g (the first parameter whose "
+                         "gradient is not finite)",
+                         isfinite(*loss_value) ? ", but" : " and", t->params.names[bad],
+                         bad_value);
+            rc = STEP_NONFINITE;
+        } else if ((t->r.cfg.clip <= 0 || dc_clip_grad_norm(&t->params, t->r.cfg.clip) >= 0) &&
+                   dc_optimizer_step(t->opt) == 0) {
+            rc = STEP_OK;
+        }
+    }
+    dc_optimizer_zero_grad(t->opt);
     dc_scope_end(scope);
     return rc;
 }
@@ -488,10 +525,17 @@ static int validate(trainer *t, log_row *row, double train_loss, double epoch_st
 {
     run *r = &t->r;
     const dc_dataset *val = r->task == TASK_TEXT ? r->val_windows : r->val_set;
-    int rc = run_evaluate(r, val, &row->val_loss, &row->val_acc);
+    dc_metrics m = {0};
+    int rc = r->task == TASK_APP ? run_evaluate_app(r, DC_TASK_VAL, &m)
+                                 : run_evaluate(r, val, &row->val_loss, &row->val_acc);
+    if (r->task == TASK_APP) row->val_loss = m.loss;
     printf("epoch %.4g/%ld: train loss %.4f, val loss %.4f", row->epoch, r->cfg.epochs,
            train_loss, row->val_loss);
-    if (r->task == TASK_IMAGES) printf(", val accuracy %.2f%%", 100 * row->val_acc);
+    if (r->task == TASK_APP) {
+        char line[1024];
+        run_format_metrics(&m, line, sizeof line);
+        printf("%s%s", *line ? ", " : "", line);
+    } else if (r->task == TASK_IMAGES) printf(", val accuracy %.2f%%", 100 * row->val_acc);
     else printf(" (perplexity %.*g)", dc_perplexity(row->val_loss) < 1e6 ? 6 : 3,
                 dc_perplexity(row->val_loss));
     printf(", lr %.3g, %.1f s\n", row->lr, seconds_now() - epoch_start);
@@ -516,15 +560,20 @@ int cmd_train(int argc, char **argv)
     rc = train_setup(&t, &cfg, argv[0]);
     if (!rc && cfg.resume) rc = train_resume(&t, argv[0]);
     run *r = &t.r;
-    int64_t items_per_step = cfg.batch * (r->task == TASK_TEXT ? cfg.context : 1);
+    int64_t items_per_step = r->task == TASK_APP ? r->app_items_per_batch
+                             : cfg.batch * (r->task == TASK_TEXT ? cfg.context : 1);
     int64_t log_every = cfg.log_every > 0 ? cfg.log_every
                                           : (t.steps_per_epoch >= 10 ? t.steps_per_epoch / 10 : 1);
     int64_t stop = t.total_steps;
     if (cfg.max_steps > 0 && t.step + cfg.max_steps < stop) stop = t.step + cfg.max_steps;
+    char what[4400];
+    if (r->task == TASK_APP) snprintf(what, sizeof what, "%s (%s)", cfg.task, r->app->summary);
+    else snprintf(what, sizeof what, "%s on %s", cfg.model,
+                  r->task == TASK_TEXT ? r->data_file : cfg.data);
     if (!rc)
-        printf("training %s on %s: %lld parameters, %lld steps of %ld per epoch, %ld epochs, "
+        printf("training %s: %lld parameters, %lld steps of %ld per epoch, %ld epochs, "
                "%d threads, out %s%s\n",
-               cfg.model, r->task == TASK_TEXT ? r->data_file : cfg.data,
+               what,
                (long long)dc_module_num_params(r->model, true), (long long)t.steps_per_epoch,
                cfg.batch, cfg.epochs, dc_get_num_threads(), cfg.out,
                cfg.resume ? " (resumed)" : "");
@@ -652,12 +701,54 @@ static int set_threads(long threads, const char *command)
     return EXIT_RUNTIME;
 }
 
+/* A task's test metrics, printed; save_dir: also written there as metrics.txt ("name =
+ * value" lines) and the task's pictures rendered there. */
+static int evaluate_app(run *r, const char *command, const char *save_dir)
+{
+    dc_metrics m;
+    if (run_evaluate_app(r, DC_TASK_TEST, &m) != 0) {
+        fprintf(stderr, "deepc %s: task %s: evaluation failed: %s\n", command, r->cfg.task,
+                dc_last_error());
+        return EXIT_RUNTIME;
+    }
+    char line[1024];
+    run_format_metrics(&m, line, sizeof line);
+    printf("test: loss %.4f%s%s\n", m.loss, *line ? ", " : "", line);
+    if (!save_dir) return 0;
+    char path[4200], text[4096] = "";
+    size_t used = 0;
+    used += (size_t)snprintf(text, sizeof text, "loss = %.9g\n", m.loss);
+    for (int i = 0; i < m.n && used < sizeof text; i++)
+        used += (size_t)snprintf(text + used, sizeof text - used, "%s = %.9g\n",
+                                 m.metrics[i].name, m.metrics[i].value);
+    snprintf(path, sizeof path, "%s/metrics.txt", save_dir);
+    if (write_file_atomic(path, text, strlen(text)) != 0) {
+        fprintf(stderr, "deepc %s: %s\n", command, dc_last_error());
+        return EXIT_RUNTIME;
+    }
+    if (!r->app->render) return 0;
+    size_t scope = dc_scope_begin();
+    bool grad = dc_no_grad_begin();
+    dc_module_train(r->model, false);
+    int rc = r->app->render(r->app_state, r->model, save_dir);
+    dc_grad_mode_restore(grad);
+    dc_scope_end(scope);
+    if (rc != 0) {
+        fprintf(stderr, "deepc %s: task %s: drawing its pictures failed: %s\n", command,
+                r->cfg.task, dc_last_error());
+        return EXIT_RUNTIME;
+    }
+    printf("metrics and pictures in %s\n", save_dir);
+    return 0;
+}
+
 /* Test accuracy on the full Fashion-MNIST test set (normalised with the training statistics)
  * or the loss on the validation text. Prints one line; returns 0 or an exit status. save_dir:
  * also write the confusion matrix and misclassified images there (images; NULL: not). */
 static int evaluate_run(run *r, const char *command, const char *save_dir)
 {
     double loss, accuracy;
+    if (r->task == TASK_APP) return evaluate_app(r, command, save_dir);
     if (r->task == TASK_TEXT) {
         if (run_evaluate(r, r->val_windows, &loss, &accuracy) != 0) {
             fprintf(stderr, "deepc %s: %s\n", command, dc_last_error());
@@ -785,12 +876,75 @@ int cmd_sample(int argc, char **argv)
     run r;
     rc = run_open_checkpoint(&r, s.checkpoint, false, argv[0], NULL);
     if (!rc && r.task != TASK_TEXT) {
-        fprintf(stderr,
-                "deepc sample: %s holds a %s image classifier; sample needs a gpt or lstm\n",
-                s.checkpoint, r.cfg.model);
+        if (r.task == TASK_APP)
+            fprintf(stderr, "deepc sample: %s holds a --task %s run; sample needs a gpt or lstm "
+                            "(deepc generate draws from generative tasks)\n",
+                    s.checkpoint, r.cfg.task);
+        else
+            fprintf(stderr,
+                    "deepc sample: %s holds a %s image classifier; sample needs a gpt or lstm\n",
+                    s.checkpoint, r.cfg.model);
         rc = EXIT_USAGE;
     }
     if (!rc) rc = generate(&r, s.prompt, &s, argv[0], NULL);
+    run_close(&r);
+    return rc;
+}
+
+/* ---- deepc generate ------------------------------------------------------------------------- */
+
+typedef struct {
+    char checkpoint[4096], out[4096];
+    long n, steps, seed, threads;
+} generate_settings;
+
+#define GENERATE_OPT(name, type, field, min, max)                                                  \
+    {name, type, offsetof(generate_settings, field), sizeof(((generate_settings *)0)->field), min, \
+     max, NULL, false, NULL}
+static const dc_option generate_options[] = {
+    GENERATE_OPT("checkpoint", DC_OPTION_TEXT, checkpoint, 0, 0),
+    GENERATE_OPT("out", DC_OPTION_TEXT, out, 0, 0),
+    GENERATE_OPT("n", DC_OPTION_INT, n, 1, 4096),
+    GENERATE_OPT("steps", DC_OPTION_INT, steps, 0, 1e6),
+    GENERATE_OPT("seed", DC_OPTION_INT, seed, 0, 1e15),
+    GENERATE_OPT("threads", DC_OPTION_INT, threads, 1, 1024),
+    DC_OPTION_END,
+};
+
+int cmd_generate(int argc, char **argv)
+{
+    generate_settings s = {.out = "samples.png", .n = 64, .steps = 0, .seed = 0, .threads = -1};
+    int rc = options_parse_args(generate_options, &s, argc, argv);
+    if (rc) return rc;
+    if (!s.checkpoint[0]) {
+        fprintf(stderr, "deepc generate: --checkpoint FILE is required\n");
+        return EXIT_USAGE;
+    }
+    if ((rc = set_threads(s.threads, argv[0]))) return rc;
+    run r;
+    rc = run_open_checkpoint(&r, s.checkpoint, false, argv[0], NULL);
+    if (!rc && (r.task != TASK_APP || !r.app->generate)) {
+        fprintf(stderr, "deepc generate: %s holds a %s %s run, which generates no samples (the "
+                        "generative tasks:", s.checkpoint, r.task == TASK_APP ? "--task" : "--model",
+                r.task == TASK_APP ? r.cfg.task : r.cfg.model);
+        for (const dc_task *const *t = cli_tasks; *t; t++)
+            if ((*t)->generate) fprintf(stderr, " %s", (*t)->name);
+        fprintf(stderr, ")\n");
+        rc = EXIT_USAGE;
+    }
+    if (!rc) {
+        size_t scope = dc_scope_begin();
+        bool grad = dc_no_grad_begin();
+        dc_module_train(r.model, false);
+        if (r.app->generate(r.app_state, r.model, s.n, s.steps, (uint64_t)s.seed, s.out) != 0) {
+            fprintf(stderr, "deepc generate: %s\n", dc_last_error());
+            rc = EXIT_RUNTIME;
+        } else {
+            printf("wrote %ld samples to %s\n", s.n, s.out);
+        }
+        dc_grad_mode_restore(grad);
+        dc_scope_end(scope);
+    }
     run_close(&r);
     return rc;
 }
@@ -799,10 +953,23 @@ int cmd_sample(int argc, char **argv)
 
 static int train_report(trainer *t, const char *command)
 {
-    if (t->r.task == TASK_IMAGES) return evaluate_run(&t->r, command, t->r.cfg.out);
+    if (t->r.task != TASK_TEXT) return evaluate_run(&t->r, command, t->r.cfg.out);
     sample_settings s = {.n = 200, .temperature = 1.0, .top_p = 1.0};
     printf("sample (deepc sample --checkpoint %s):\n", t->checkpoint);
     return generate(&t->r, "", &s, command, t->r.cfg.out);
+}
+
+/* A task's model: each parameter's name and shape, and the total (tasks' models take inputs
+ * of their own kinds, so there is no one example input to trace a summary with). */
+static void print_parameters(dc_module *model)
+{
+    dc_tensor_list params;
+    if (dc_module_parameters(model, &params) != 0) return;
+    char shape[96];
+    for (int i = 0; i < params.n; i++)
+        printf("  %-48s %s\n", params.names[i], dc_shape_str(params.tensors[i], shape, sizeof shape));
+    printf("total: %lld parameters\n", (long long)dc_module_num_params(model, false));
+    dc_tensor_list_free(&params);
 }
 
 int cli_model_info(int argc, char **argv)
@@ -819,15 +986,21 @@ int cli_model_info(int argc, char **argv)
     } else {
         run_config cfg;
         run_config_init(&cfg);
-        rc = options_parse_args(run_options, &cfg, argc, argv);
+        const dc_task *task;
+        rc = run_find_task(option_in_args(argc, argv, "task"), &task, argv[0]);
+        if (!rc) rc = run_config_set_task(&cfg, task, argv[0]);
+        if (!rc) rc = options_parse_args(run_options_for(task), &cfg, argc, argv);
         if (!rc) rc = run_config_finish(&cfg, argv[0]);
         memset(&r, 0, sizeof r);
         if (!rc) rc = run_open(&r, &cfg, NULL, false, argv[0]);
     }
     if (!rc) {
         size_t scope = dc_scope_begin();
-        printf("model %s (%s)\n", r.cfg.model, checkpoint ? checkpoint : "new weights");
-        if (dc_module_summary(r.model, run_example_input(&r), stdout) != 0) {
+        printf("%s %s (%s)\n", r.task == TASK_APP ? "task" : "model",
+               r.task == TASK_APP ? r.cfg.task : r.cfg.model, checkpoint ? checkpoint : "new weights");
+        if (r.task == TASK_APP) {
+            print_parameters(r.model);
+        } else if (dc_module_summary(r.model, run_example_input(&r), stdout) != 0) {
             fprintf(stderr, "deepc %s: %s\n", argv[0], dc_last_error());
             rc = EXIT_RUNTIME;
         }

@@ -23,6 +23,7 @@ typedef struct {
     const char *summary; /* one line, for `deepc --help` */
     const char *usage;   /* the rest of `deepc NAME --help` */
     command_fn run;
+    bool lists_tasks; /* --help goes on with the task table (cli_tasks_help) */
 } command;
 
 static const command *find_command(const char *name);
@@ -230,14 +231,15 @@ static const command commands[] = {
      "  supports, the thread count, the compiler and build flags, and optional libraries.\n"
      "  With --model or --checkpoint, first the model's summary: each layer's output shape\n"
      "  and parameter count.\n",
-     cmd_info},
+     cmd_info, false},
     {"bench", "run a micro-benchmark (gemm)",
      "usage: deepc bench gemm [--size N] [--threads T] [--runs R]\n"
      "  Times float32 N x N matrix products through dc_matmul and prints the median\n"
      "  time and GFLOP/s. Defaults: N = 512, T = all CPUs (or DEEPC_NUM_THREADS), R = 7.\n",
-     cmd_bench},
-    {"train", "train a model on Fashion-MNIST or a text corpus",
+     cmd_bench, false},
+    {"train", "train a model on Fashion-MNIST or a text corpus, or an application (--task)",
      "usage: deepc train [--model M] [--data D] [options]      (--config FILE: the same keys)\n"
+     "       deepc train --task NAME [task options] [options]  (deepc train --task NAME --help)\n"
      "  Trains, evaluates on a validation split every epoch, and writes to OUT\n"
      "  log.csv, loss.svg and checkpoint.safetensors (model + optimizer + run metadata);\n"
      "  ends with the test accuracy (images) or a text sample (gpt).\n"
@@ -271,21 +273,31 @@ static const command commands[] = {
      "    --save-every N        also checkpoint every N steps (a crash loses at most N)\n"
      "    --report              keep OUT/report.html (deepc report) up to date while training\n"
      "    --on-nonfinite stop|skip  at a NaN/inf loss or gradient: stop, naming the step and\n"
-     "                          the parameter (stop), or skip that update (skip; 10 in a row stop)\n",
-     cmd_train},
+     "                          the parameter (stop), or skip that update (skip; 10 in a row stop)\n"
+     "  --task NAME: an application instead of --model, with its own options (saved in the\n"
+     "  checkpoint like the others) and defaults for the shared ones; it ends with its test\n"
+     "  metrics (OUT/metrics.txt) and pictures (in OUT).\n",
+     cmd_train, true},
     {"eval", "evaluate a checkpoint: test accuracy, or validation loss and perplexity",
      "usage: deepc eval --checkpoint FILE [--data-dir DIR] [--data FILE] [--threads T]\n"
      "  Rebuilds the model from the checkpoint's metadata. Image models: accuracy and loss on\n"
      "  the full test set (10,000 images), normalised with the training statistics. gpt: loss\n"
      "  and perplexity on the validation part of its text (or of --data FILE).\n",
-     cmd_eval},
+     cmd_eval, false},
     {"sample", "generate text with a gpt checkpoint",
      "usage: deepc sample --checkpoint FILE [--prompt TEXT] [--n N] [--temperature T]\n"
      "                    [--top-k K] [--top-p P] [--seed S] [--threads T]\n"
      "  Prints the prompt followed by N generated tokens (200). Without a prompt generation\n"
      "  starts at a new line. Temperature 1 (0: greedy), top-k 0 (all), top-p 1 (all), seed 0:\n"
      "  the same seed gives the same text.\n",
-     cmd_sample},
+     cmd_sample, false},
+    {"generate", "draw samples from a generative task's checkpoint (a PNG grid)",
+     "usage: deepc generate --checkpoint FILE [--n N] [--steps S] [--seed S] [--out PNG]\n"
+     "                      [--threads T]\n"
+     "  Rebuilds the task's model from a 'deepc train --task NAME' checkpoint and writes N\n"
+     "  samples (64) drawn with seed S (0) in S sampling steps (0: the task's default, e.g. the\n"
+     "  number of DDIM steps of diffusion) as one picture, PNG (samples.png).\n",
+     cmd_generate, true},
     {"report", "write a training run (or several, compared) as one HTML page",
      "usage: deepc report RUN_DIR [RUN_DIR ...] [--out FILE]\n"
      "  Writes one self-contained HTML file (nothing fetched: inline SVG plots and images)\n"
@@ -295,15 +307,15 @@ static const command commands[] = {
      "  directories give one page comparing them (curves overlaid, configurations in\n"
      "  columns). FILE: RUN_DIR/report.html for one run, report.html for several.\n"
      "  'deepc train --report' keeps OUT/report.html up to date while it trains.\n",
-     cmd_report},
+     cmd_report, false},
     {"quantize", "quantize a checkpoint's Linear/Embedding weights (q8_0, q4_1)",
      "usage: deepc quantize IN OUT [--type q8_0|q4_1] [--pattern GLOB]\n"
      "  Rebuilds the model of checkpoint IN, quantizes the weights of its Linear and Embedding\n"
      "  layers (those whose dotted names match GLOB, e.g. 'blocks.*'; default all) to q8_0\n"
      "  (8.5 bits a weight; the default) or q4_1 (5 bits), and writes OUT, which sample, eval\n"
      "  and info load. Rows must be a multiple of 32 long. Attention projections stay float.\n",
-     cmd_quantize},
-    {"help", "show help for a command", "usage: deepc help [COMMAND]\n", cmd_help},
+     cmd_quantize, false},
+    {"help", "show help for a command", "usage: deepc help [COMMAND]\n", cmd_help, false},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
@@ -361,6 +373,7 @@ int main(int argc, char **argv)
     }
     if (wants_help(argc - 1, argv + 1)) { /* every command answers --help the same way */
         printf("%s", cmd->usage);
+        if (cmd->lists_tasks) cli_tasks_help(stdout, option_in_args(argc - 1, argv + 1, "task"));
         return 0;
     }
     /* the library ignores a bad DEEPC_ISA / DEEPC_NUM_THREADS (with a warning); here it is
