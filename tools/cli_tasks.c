@@ -4,7 +4,9 @@
 
 #include "denoise/denoise.h"
 #include "detect/detect.h"
+#include "gan/gan.h"
 #include "rl/rl.h"
+#include "vae/vae.h"
 
 #include <string.h>
 
@@ -13,6 +15,8 @@ const dc_task *const cli_tasks[] = {
     &detect_task,
     &dqn_cartpole_task,
     &dqn_breakout_task,
+    &vae_task,
+    &gan_task,
     NULL,
 };
 
