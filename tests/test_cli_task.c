@@ -4,6 +4,8 @@
  * width 4, a few steps, a few hundred images). */
 #include "test.h"
 
+#include "../tools/cli.h"
+
 #include <stdlib.h>
 
 static char task_out[1 << 16];
@@ -78,7 +80,9 @@ TEST(test_cli_task_help_lists_the_tasks_and_their_options)
     CHECK(strstr(task_out, "denoise "));
     CHECK_TASK_DEEPC(0, "--noise gaussian|mask|both", "train --task denoise --help");
     CHECK(strstr(task_out, "(0.5)") && strstr(task_out, "optim = adam"));
-    CHECK_TASK_DEEPC(0, "[generate]", "generate --help");
+    bool any_generative = false;
+    for (const dc_task *const *t = cli_tasks; *t; t++) any_generative |= (*t)->generate != NULL;
+    CHECK_TASK_DEEPC(0, any_generative ? "[generate]" : "tasks (--task NAME", "generate --help");
 }
 
 TEST(test_cli_task_bad_arguments_exit_with_status_2)
