@@ -4,6 +4,7 @@
 
 #include "denoise/denoise.h"
 #include "detect/detect.h"
+#include "diffusion/diffusion.h"
 #include "gan/gan.h"
 #include "rl/rl.h"
 #include "vae/vae.h"
@@ -18,6 +19,7 @@ const dc_task *const cli_tasks[] = {
     &dqn_breakout_task,
     &vae_task,
     &gan_task,
+    &diffusion_task,
     NULL,
 };
 
