@@ -208,9 +208,11 @@ static int idx_read(const char *path, int ndim, const char *what, idx_array *out
         goto done;
     }
     out->ndim = ndim;
-    /* Grow the buffer as data arrives, so a lying header cannot make us allocate much
-     * more than the file holds. */
-    int64_t cap = total < (1 << 24) ? total : (1 << 24), have = 0;
+    /* A raw file was just checked to hold exactly the declared bytes: one allocation. A
+     * gzip stream's size is unknown until read: grow the buffer as data arrives (from
+     * 64 KB, doubling), so a lying header cannot make us allocate much more than the file
+     * holds (nor a small fuzzed input cost a 16 MB allocation). */
+    int64_t cap = s.raw_size >= 0 || total < (1 << 16) ? total : (1 << 16), have = 0;
     out->data = malloc((size_t)(cap ? cap : 1));
     if (!out->data) {
         dc_error("dc_idx_load: %s: out of memory", path);
