@@ -315,17 +315,33 @@ static int detect_render(void *state, dc_module *model, const char *dir)
     dc_grad_mode_restore(grad);
     snprintf(path, sizeof path, "%s/detect.png", dir);
     if (rc == 0) rc = dc_png_write_grid(path, big, 4, 4, 1.0);
-    /* precision against recall, one curve per class with ground truth */
+    /* precision against recall, one curve per class with ground truth (a point per detection:
+     * thinned to those 0.002 away from the last one kept, in recall or precision, and the
+     * last, which changes nothing visible and keeps the file small) */
     dc_plot_series series[DETECT_CLASSES];
+    double *thin[DETECT_CLASSES] = {NULL};
     int ns = 0;
-    for (int c = 1; c < DETECT_CLASSES; c++)
-        if (st->curves[c].n > 0)
-            series[ns++] = (dc_plot_series){scene_class_names[c], st->curves[c].recall,
-                                            st->curves[c].precision, st->curves[c].n, NULL, false};
+    for (int c = 1; rc == 0 && c < DETECT_CLASSES; c++) {
+        const dc_pr_curve *cv = &st->curves[c];
+        if (cv->n < 1) continue;
+        double *r = thin[c] = malloc((size_t)cv->n * 2 * sizeof *r), *p = r + cv->n;
+        if (!r) {
+            rc = -1;
+            dc_error("detect: out of memory");
+            break;
+        }
+        int m = 0;
+        for (int i = 0; i < cv->n; i++)
+            if (m == 0 || i == cv->n - 1 || fabs(cv->recall[i] - r[m - 1]) >= 0.002 ||
+                fabs(cv->precision[i] - p[m - 1]) >= 0.002)
+                r[m] = cv->recall[i], p[m++] = cv->precision[i];
+        series[ns++] = (dc_plot_series){scene_class_names[c], r, p, m, NULL, false};
+    }
     snprintf(path, sizeof path, "%s/detect_pr.svg", dir);
     if (rc == 0 && ns > 0)
         rc = dc_plot_svg(path, "Precision-recall at IoU 0.5 (test scenes)", "recall", "precision",
                          series, ns);
+    for (int c = 0; c < DETECT_CLASSES; c++) free(thin[c]);
     return rc;
 }
 
