@@ -89,6 +89,26 @@ def resnet18_flops(batch, size, classes):
 
 RESNET18_FLOPS = resnet18_flops(32, 32, 10)
 
+def diffusion_unet_flops(batch, size, width):
+    """3x the forward FLOPs (convs, attention products, linears) of apps/diffusion's U-Net:
+    residual blocks (two 3x3 convs, a 1x1 shortcut when the channels change) at 1 (width),
+    1/2 and 1/4 (2 width) resolution, stride-2 3x3 convs down, attention at 1/4."""
+    w, w2, te = width, 2 * width, 4 * width
+    hw0, hw1, hw2 = size * size, (size // 2) ** 2, (size // 4) ** 2
+
+    def res(cin, cout, hw):
+        return (cin * cout + cout * cout) * 9 * hw + (cin * cout * hw if cin != cout else 0) + te * cout
+
+    macs = w * te + te * te + w * 9 * hw0  # time MLP, conv_in
+    macs += res(w, w, hw0) + w * w * 9 * hw1 + res(w, w2, hw1) + w2 * w2 * 9 * hw2
+    macs += 2 * res(w2, w2, hw2) + 4 * w2 * w2 * hw2 + 2 * hw2 * hw2 * w2  # mid, attention
+    macs += res(2 * w2, w2, hw1) + res(w2 + w, w, hw0) + w * 9 * hw0  # up path, out_conv
+    return 3 * batch * 2 * macs
+
+
+# Diffusion U-Net step (bench/bench_diffusion.c): batch 64 of 1x28x28, width 32.
+DIFFUSION_FLOPS = diffusion_unet_flops(64, 28, 32)
+
 # LSTM language model step (bench/bench_lstm.c): batch 32 x 64 tokens, 2 layers of 4 gates x
 # 512 over [input 512 + hidden 512], head 512 -> 10000; 3x the forward's matmul FLOPs.
 LSTM_LM_FLOPS = 3 * 2 * 32 * 64 * (2 * 4 * 512 * (512 + 512) + 512 * 10000)
@@ -126,6 +146,10 @@ def groups(quick):
         ("lstm", "bench_lstm", "torch_lstm.py", [], 2, 1 if quick else 2,
          [("lstm_lm", "LSTM LM step (2x512, b32, T64, vocab 10k, AdamW)", LSTM_LM_FLOPS,
            "lstm_lm")]),
+        # Issue 15: the diffusion U-Net (bench/bench_diffusion.c + torch_diffusion.py).
+        ("diffusion", "bench_diffusion", "torch_diffusion.py", [], 2 if quick else 3, None,
+         [("diffusion_step", "diffusion U-Net step (1x28x28, b64, w32, Adam)", DIFFUSION_FLOPS,
+           "diffusion")]),
     ]
 
 

@@ -29,7 +29,7 @@ typedef struct {
 static const dc_option diffusion_options[] = {
     OPT("width", DC_OPTION_INT, width, 8, 256, NULL, "U-Net channels at 28x28 (multiple of 8)"),
     OPT("unconditional", DC_OPTION_FLAG, unconditional, 0, 0, NULL, "no class conditioning"),
-    OPT("schedule", DC_OPTION_TEXT, schedule, 0, 0, "cosine|linear", "noise schedule"),
+    OPT("noise-schedule", DC_OPTION_TEXT, schedule, 0, 0, "cosine|linear", "noise schedule"),
     OPT("timesteps", DC_OPTION_INT, timesteps, 2, 10000, NULL, "diffusion steps T"),
     OPT("p-uncond", DC_OPTION_REAL, p_uncond, 0, 1, NULL, "label dropout for guidance"),
     OPT("guidance", DC_OPTION_REAL, guidance, 0, 20, NULL, "classifier-free guidance scale"),
