@@ -223,6 +223,7 @@ static int cmd_bench(int argc, char **argv)
 
 static int cmd_help(int argc, char **argv);
 int cmd_quantize(int argc, char **argv); /* tools/cli_quantize.c */
+int cmd_merge(int argc, char **argv);    /* tools/cli_merge.c */
 
 static const command commands[] = {
     {"info", "print the machine and build configuration, or a model's summary",
@@ -315,6 +316,14 @@ static const command commands[] = {
      "  (8.5 bits a weight; the default) or q4_1 (5 bits), and writes OUT, which sample, eval\n"
      "  and info load. Rows must be a multiple of 32 long. Attention projections stay float.\n",
      cmd_quantize, false},
+    {"merge", "fold a LoRA adapter into a checkpoint's weights",
+     "usage: deepc merge BASE ADAPTER OUT\n"
+     "  ADAPTER: a LoRA adapter with PEFT's names (base_model.model.NAME.lora_A.weight /\n"
+     "  lora_B.weight, metadata lora_alpha), e.g. from examples/lora_finetune. Writes OUT =\n"
+     "  BASE with every NAME.weight += (lora_alpha / r) B A, BASE's metadata kept (eval, sample\n"
+     "  and info load it as they load BASE) and its optimizer state dropped. Quantize after\n"
+     "  merging (deepc quantize OUT ...), not before.\n",
+     cmd_merge, false},
     {"help", "show help for a command", "usage: deepc help [COMMAND]\n", cmd_help, false},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };

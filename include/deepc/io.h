@@ -75,6 +75,8 @@ bool dc_safetensors_has(const dc_safetensors *f, const char *name);
 
 /* Value of a "__metadata__" key, or NULL if absent (no error). Owned by f. */
 const char *dc_safetensors_metadata(const dc_safetensors *f, const char *key);
+/* The i-th "__metadata__" key (file order), or NULL past the last (to copy them all). */
+const char *dc_safetensors_metadata_key(const dc_safetensors *f, int i);
 
 /* Read a tensor as a new contiguous tensor (owned like any op result: by the open scope, else
  * by the caller). F32/F64/I64/I32/U8/BOOL keep their dtype (BOOL bytes: nonzero -> 1);

@@ -300,6 +300,70 @@ dc_module *dc_seq_attention_new(dc_seq_attention_kind kind, int64_t query_dim, i
 dc_tensor *dc_seq_attention_forward(dc_module *attn, dc_tensor *query, dc_tensor *keys,
                                     dc_tensor *values, dc_tensor *mask, dc_tensor **weights);
 
+/* ---- LoRA adapters (src/nn/lora.c; book §8.3) -------------------------------------------- */
+/* An adapted Linear keeps its weight W [out, in] and bias frozen and gains the children
+ * lora_A (Linear(in, r, bias=False), torch's kaiming-uniform init as PEFT), lora_B
+ * (Linear(r, out, bias=False), zeros) and lora_dropout (no parameters):
+ *   y = x W^T + b + (alpha / r) * B(A(dropout(x))).
+ * State names: "<name>.lora_A.weight", "<name>.lora_B.weight". A Linear with a quantized
+ * weight (dc_module_quantize, e.g. Q4_1: QLoRA) runs its base product on the blocks, also when
+ * training the adapters (dx uses the float weight, which holds the dequantized values). */
+typedef struct {
+    int64_t rank;       /* r >= 1 */
+    double alpha;       /* the update is scaled by alpha / r; > 0 */
+    double dropout;     /* on the adapter's input in training mode, [0, 1) */
+    const char *target; /* glob over dotted module names ('*' any run, dots included; '?' one
+                         * character), e.g. "blocks.*.ffw.fc?"; NULL or "" = every Linear */
+    dc_rng *rng;        /* A's init and the dropout masks (borrowed, must outlive the model;
+                         * NULL: the global generator) */
+} dc_lora_config;
+
+/* Adapt every Linear of model matching config->target and freeze all parameters but the
+ * adapters' (requires_grad false), so dc_lora_parameters is what trains. Bad settings, or a
+ * target that already has an adapter: -1, model untouched. Returns the number adapted (0 if
+ * nothing matched). */
+int dc_lora_apply(dc_module *model, const dc_lora_config *config);
+/* The adapters' weights (dotted names, model order): the list to give dc_optimizer_new. */
+int dc_lora_parameters(const dc_module *model, dc_tensor_list *out);
+/* Number of adapted Linear layers in model. */
+int dc_lora_count(const dc_module *model);
+/* Save only the adapters as safetensors with PEFT's names
+ * ("base_model.model.<name>.lora_A.weight" / "lora_B.weight") and metadata format=pt,
+ * peft_type=LORA, r, lora_alpha, lora_dropout, target_modules (comma-separated), plus n_kv
+ * (<= 64) pairs of the caller's. All adapters must share r, alpha and dropout. 0 or -1. */
+int dc_lora_save(const char *path, const dc_module *model, const char *const *metadata_kv,
+                 int n_kv);
+/* Load an adapter file onto model: each named module must be a Linear whose weight fits
+ * (A [r, in], B [out, r], one r, lora_alpha in the metadata); modules without an adapter get
+ * one (dropout masks from rng), adapted ones get the file's values; then the base is frozen
+ * as by dc_lora_apply. Everything is checked first: a name the model lacks, a wrong shape,
+ * a tensor that is not a LoRA weight or missing metadata is -1 with an error naming it, the
+ * model untouched. Returns the number of modules loaded. */
+int dc_lora_load(const char *path, dc_module *model, dc_rng *rng);
+/* Fold every adapter into its base: W += (alpha / r) B A, then remove the adapters (the layers
+ * become plain Linears again; parameters keep their requires_grad). A quantized base is
+ * quantized again, to its type, from the merged weight. Returns the number merged or -1
+ * (model untouched). */
+int dc_lora_merge(dc_module *model);
+/* The same on files, for any safetensors checkpoint whose tensors carry the adapter's module
+ * names (deepc train's, a PyTorch state_dict): OUT = BASE with each "<name>.weight" +=
+ * (alpha / r) B A (in float64), BASE's metadata kept, its "optimizer.*" state dropped (it
+ * belongs to the unmerged weights). Atomic; a quantized BASE, a weight missing or of another
+ * shape is -1 with nothing written. Returns the number of weights merged. */
+int dc_lora_merge_file(const char *base_path, const char *adapter_path, const char *out_path);
+
+/* ---- Model merging (src/nn/merge.c; book §8.4) --------------------------------------------- */
+/* Over models of one architecture (same state names, shapes and dtypes as out, else an error
+ * naming the tensor, out untouched); computed in float64; out may be one of the inputs;
+ * integer buffers are copied from base (or models[0]). Return 0 or -1. */
+/* Weighted average ("model soup"): out = sum_i weights[i] * models[i] (use weights summing
+ * to 1 for an average). */
+int dc_module_average(dc_module *out, int n, dc_module *const *models, const double *weights);
+/* Task arithmetic: out = base + sum_i lambdas[i] * (models[i] - base), the task vectors of
+ * fine-tunes of base, scaled and added. */
+int dc_module_task_arithmetic(dc_module *out, const dc_module *base, int n,
+                              dc_module *const *models, const double *lambdas);
+
 #ifdef __cplusplus
 }
 #endif

@@ -165,6 +165,11 @@ const char *dc_safetensors_metadata(const dc_safetensors *f, const char *key)
     return NULL;
 }
 
+const char *dc_safetensors_metadata_key(const dc_safetensors *f, int i)
+{
+    return f && i >= 0 && i < f->n_meta ? f->meta[2 * i] : NULL;
+}
+
 static const st_entry *lookup(const dc_safetensors *f, const char *name, const char *op)
 {
     if (!f) return dc_error("%s: file is NULL", op);
