@@ -4,9 +4,9 @@
  * test images, apps/fid), and its pictures: gan_samples.png and gan_losses.svg in --out-dir.
  * It also scores and draws (gan_samples_batch_stats.png) the generator with BatchNorm on batch
  * statistics (train mode), as the DCGAN reference code samples.
- *   build/examples/gan [--seconds S] [--width W] [--batch B] [--out-dir DIR] [--threads T]
- *                      [--checkpoint FILE]
- * Defaults: 600 s, width 32, batch 64, docs/images, no checkpoint. */
+ *   build/examples/gan [--seconds S] [--width W] [--batch B] [--lr LR] [--out-dir DIR]
+ *                      [--threads T] [--checkpoint FILE]
+ * Defaults: 600 s, width 32, batch 64, lr 6e-4 (both Adams), docs/images, no checkpoint. */
 #include "deepc.h"
 #include "fid/fid.h"
 #include "gan/gan.h"
@@ -28,11 +28,13 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     double seconds = 600;
     int64_t batch = 64;
+    double lr = 6e-4;
     const char *width = "32", *out_dir = "docs/images", *checkpoint = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--width")) width = argv[i + 1];
         else if (!strcmp(argv[i], "--batch")) batch = atoll(argv[i + 1]);
+        else if (!strcmp(argv[i], "--lr")) lr = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--out-dir")) out_dir = argv[i + 1];
         else if (!strcmp(argv[i], "--checkpoint")) checkpoint = argv[i + 1];
         else if (!strcmp(argv[i], "--threads")) dc_set_num_threads(atoi(argv[i + 1]));
@@ -54,6 +56,8 @@ int main(int argc, char **argv)
                 return 2;
             }
             *(long *)((char *)settings + o->offset) = w;
+        } else if (!strcmp(o->name, "g-lr") || !strcmp(o->name, "d-lr")) {
+            *(double *)((char *)settings + o->offset) = lr; /* a REAL option is a double */
         }
     dc_rng model_rng, rng;
     dc_rng_seed(&model_rng, 1);
@@ -62,8 +66,8 @@ int main(int argc, char **argv)
                          NULL, NULL, 0, 0};
     int rc = task->setup(&ctx);
     if (rc == 0)
-        printf("DCGAN width %s: %lld parameters; training %.0f s, batch %lld\n", width,
-               (long long)dc_module_num_params(ctx.model, false), seconds, (long long)batch);
+        printf("DCGAN width %s: %lld parameters; training %.0f s, batch %lld, lr %g\n", width,
+               (long long)dc_module_num_params(ctx.model, false), seconds, (long long)batch, lr);
     double t0 = now(), d_avg = 0;
     int64_t steps = 0;
     while (rc == 0 && now() - t0 < seconds) {

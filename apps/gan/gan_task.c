@@ -36,7 +36,7 @@ static const dc_option gan_options[] = {
 static void gan_defaults(void *settings)
 {
     gan_settings *s = settings;
-    *s = (gan_settings){64, 32, 2e-4, 2e-4, 0.5, FID_CLASSIFIER_PATH, 5000};
+    *s = (gan_settings){64, 32, 6e-4, 6e-4, 0.5, FID_CLASSIFIER_PATH, 5000};
 }
 
 typedef struct {
