@@ -48,6 +48,18 @@ TEST(test_cli_task_run_writes_metrics_and_pictures_and_its_checkpoint_evaluates)
     CHECK_TASK_DEEPC(0, "psnr_input_db", "eval --checkpoint %s", ckpt);
     CHECK_TASK_DEEPC(0, "enc1.weight", "info --checkpoint %s", ckpt);
     CHECK(strstr(task_out, "task denoise"));
+    /* the report shows the test metrics and the task's picture */
+    CHECK_TASK_DEEPC(0, "", "report %s", dir);
+    char page[600];
+    snprintf(page, sizeof page, "%s/report.html", dir);
+    size_t len = 0;
+    char *html = (char *)dc_test_read_file(page, &len);
+    REQUIRE(html);
+    CHECK(strstr(html, "<th>test metric</th>") && strstr(html, "<td>psnr_db</td>"));
+    if (dc_test_have("libpng"))
+        CHECK(strstr(html, "<img alt=\"denoise.png\" src=\"data:image/png;base64,iVBOR"));
+    CHECK(strstr(html, "<th>sigma</th><td>0.3</td>")); /* the task's options in the configuration */
+    free(html);
     CHECK_TASK_DEEPC(2, "generates no samples", "generate --checkpoint %s", ckpt);
     CHECK_TASK_DEEPC(2, "deepc generate draws", "sample --checkpoint %s", ckpt);
     dc_test_remove_dir(dir);

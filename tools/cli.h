@@ -51,6 +51,9 @@ int options_parse_file(const dc_option *table, void *settings, const char *path,
                        const char *command);
 /* The value of an option as text (as options_parse_* read it back). */
 void option_format(const dc_option *spec, const void *settings, char *buf, size_t size);
+/* Whether option_format's text is run_config_init's "unset" ("", -1, NaN: outside every
+ * option's range), e.g. the options a task run does not use. */
+bool option_is_unset(const dc_option *o, const char *formatted);
 /* The option given on the command line as "--name V" / "--name=V", or NULL. */
 const char *option_in_args(int argc, char **argv, const char *name);
 
@@ -200,6 +203,7 @@ int cli_model_info(int argc, char **argv);
 /* ---- Training reports (cli_report.c) -------------------------------------------------------- */
 
 enum { REPORT_MAX_RUNS = 10, REPORT_MAX_CLASSES = 100, REPORT_MAX_IMAGES = 16 };
+enum { REPORT_MAX_PICTURES = 16, REPORT_MAX_PICTURE_BYTES = 8 << 20 };
 enum { REPORT_RELOAD_SECONDS = 5 }; /* a live page reloads itself this often */
 
 /* One row of log.csv (NaN: an empty field, not measured). */
@@ -230,6 +234,13 @@ typedef struct {
     report_image images[REPORT_MAX_IMAGES];
     int n_images;
     char *sample; /* text runs: sample.txt, or NULL */
+    /* task runs (--task): the test metrics of metrics.txt (n == 0: none yet) and the
+     * pictures the task drew (the run directory's .png / .svg files other than loss.svg),
+     * each as a data: URI */
+    metadata metrics;
+    int n_pictures;
+    char picture_names[REPORT_MAX_PICTURES][256];
+    char *picture_uris[REPORT_MAX_PICTURES];
 } report_run;
 
 /* Write s as HTML text (also safe inside a quoted attribute): & < > " ' escaped, control

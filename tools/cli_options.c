@@ -220,6 +220,12 @@ void option_format(const dc_option *o, const void *settings, char *buf, size_t s
     }
 }
 
+bool option_is_unset(const dc_option *o, const char *formatted)
+{
+    return !*formatted || (o->type == DC_OPTION_INT && !strcmp(formatted, "-1")) ||
+           (o->type == DC_OPTION_REAL && !strcmp(formatted, "nan"));
+}
+
 const char *option_in_args(int argc, char **argv, const char *name)
 {
     size_t len = strlen(name);

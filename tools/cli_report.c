@@ -15,6 +15,7 @@
  * directories give one page comparing them: curves overlaid, configurations in columns. */
 #include "cli.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -81,6 +82,28 @@ int write_file_atomic(const char *path, const void *data, size_t len)
 /* An 8-bit grayscale image of pixels [h, w] as "data:image/png;base64,...", malloc'ed (the
  * PNG bytes from libpng: dc_png_encode); NULL with the error recorded when that fails, e.g.
  * in a build without libpng. */
+/* "data:MIME;base64,..." of bytes[0..n), malloc'ed (NULL when out of memory). */
+static char *data_uri(const char *mime, const unsigned char *bytes, size_t n)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "data:%s;base64,", mime);
+    char *uri = malloc(strlen(prefix) + 4 * (n + 2) / 3 + 4);
+    if (!uri) return NULL;
+    char *o = uri + strlen(prefix);
+    memcpy(uri, prefix, strlen(prefix));
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)bytes[i] << 16;
+        if (i + 1 < n) v |= (uint32_t)bytes[i + 1] << 8;
+        if (i + 2 < n) v |= bytes[i + 2];
+        *o++ = b64[v >> 18 & 63], *o++ = b64[v >> 12 & 63];
+        *o++ = i + 1 < n ? b64[v >> 6 & 63] : '=';
+        *o++ = i + 2 < n ? b64[v & 63] : '=';
+    }
+    *o = '\0';
+    return uri;
+}
+
 static char *png_data_uri(const unsigned char *pixels, int w, int h)
 {
     size_t scope = dc_scope_begin();
@@ -90,22 +113,7 @@ static char *png_data_uri(const unsigned char *pixels, int w, int h)
     int rc = img ? dc_png_encode(img, &png, &n) : -1;
     dc_scope_end(scope);
     if (rc != 0) return NULL;
-    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const char *prefix = "data:image/png;base64,";
-    char *uri = malloc(strlen(prefix) + 4 * (n + 2) / 3 + 4);
-    if (uri) {
-        char *o = uri + strlen(prefix);
-        memcpy(uri, prefix, strlen(prefix));
-        for (size_t i = 0; i < n; i += 3) {
-            uint32_t v = (uint32_t)png[i] << 16;
-            if (i + 1 < n) v |= (uint32_t)png[i + 1] << 8;
-            if (i + 2 < n) v |= png[i + 2];
-            *o++ = b64[v >> 18 & 63], *o++ = b64[v >> 12 & 63];
-            *o++ = i + 1 < n ? b64[v >> 6 & 63] : '=';
-            *o++ = i + 2 < n ? b64[v & 63] : '=';
-        }
-        *o = '\0';
-    }
+    char *uri = data_uri("image/png", png, n);
     free(png);
     return uri;
 }
@@ -291,7 +299,9 @@ static void config_from_checkpoint(report_run *run)
     }
     const char *version = dc_safetensors_metadata(f, "deepc");
     if (version) metadata_add(&run->config, "deepc", "%s", version);
-    for (const dc_option *o = run_options; o->name; o++) {
+    const char *task = dc_safetensors_metadata(f, "task");
+    const dc_option *table = run_options_for(task ? cli_task_find(task) : NULL);
+    for (const dc_option *o = table ? table : run_options; o->name; o++) {
         const char *v = o->saved ? dc_safetensors_metadata(f, o->name) : NULL;
         if (v) add_config(&run->config, o, v);
     }
@@ -401,9 +411,96 @@ static int read_misclassified(report_run *run, char *why, size_t why_size)
     return rc;
 }
 
+/* metrics.txt of a task run: "name = number" lines (training writes it with the test
+ * metrics at the end). Missing: no metrics. */
+static int read_metrics(report_run *run, char *why, size_t why_size)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/metrics.txt", run->dir);
+    size_t len, at = 0;
+    char *text = read_file(path, &len);
+    if (!text) {
+        if (errno == ENOENT) return 0;
+        snprintf(why, why_size, "cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    int rc = 0;
+    bool complete;
+    for (long number = 1; rc == 0 && at < len; number++) {
+        char *line = next_line(text, len, &at, &complete);
+        if (!*line) continue;
+        char *eq = strchr(line, '=');
+        double v;
+        if (eq) *eq = '\0';
+        size_t name_len = eq ? strcspn(line, " ") : 0;
+        if (!eq || name_len == 0 || name_len >= sizeof run->metrics.keys[0] ||
+            !parse_number(eq + 1 + strspn(eq + 1, " "), false, &v) ||
+            run->metrics.n == METADATA_MAX) {
+            snprintf(why, why_size, "%s:%ld: expected 'name = number'", path, number);
+            rc = -1;
+            break;
+        }
+        line[name_len] = '\0';
+        metadata_add(&run->metrics, line, "%.6g", v);
+    }
+    free(text);
+    return rc;
+}
+
+static bool is_picture_name(const char *name, const char **mime)
+{
+    size_t n = strlen(name);
+    if (n > 4 && !strcmp(name + n - 4, ".png")) return *mime = "image/png", true;
+    if (n > 4 && !strcmp(name + n - 4, ".svg") && strcmp(name, "loss.svg"))
+        return *mime = "image/svg+xml", true;
+    return false;
+}
+
+static int compare_names(const void *a, const void *b) { return strcmp(a, b); }
+
+/* The pictures a task drew into its run directory (PNG, SVG; not loss.svg, which the report
+ * draws itself), in name order, as data URIs shown with <img> (an SVG shown so runs no
+ * script). Only for task runs; too large a file is skipped with a note. */
+static int read_pictures(report_run *run, char *why, size_t why_size)
+{
+    DIR *d = opendir(run->dir);
+    if (!d) return 0;
+    for (struct dirent *e; (e = readdir(d)) && run->n_pictures < REPORT_MAX_PICTURES;) {
+        const char *mime;
+        if (e->d_name[0] == '.' || strlen(e->d_name) >= sizeof run->picture_names[0] ||
+            !is_picture_name(e->d_name, &mime))
+            continue;
+        snprintf(run->picture_names[run->n_pictures++], sizeof run->picture_names[0], "%s",
+                 e->d_name);
+    }
+    closedir(d);
+    qsort(run->picture_names, (size_t)run->n_pictures, sizeof run->picture_names[0],
+          compare_names);
+    for (int i = 0; i < run->n_pictures; i++) {
+        char path[4400];
+        const char *mime;
+        is_picture_name(run->picture_names[i], &mime);
+        snprintf(path, sizeof path, "%s/%s", run->dir, run->picture_names[i]);
+        struct stat st;
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > REPORT_MAX_PICTURE_BYTES)
+            continue; /* not shown: the page says so */
+        size_t len;
+        char *bytes = read_file(path, &len);
+        if (!bytes) {
+            snprintf(why, why_size, "cannot read %s: %s", path, strerror(errno));
+            return -1;
+        }
+        run->picture_uris[i] = data_uri(mime, (const unsigned char *)bytes, len);
+        free(bytes);
+        if (!run->picture_uris[i]) return snprintf(why, why_size, "out of memory"), -1;
+    }
+    return 0;
+}
+
 void report_run_free(report_run *run)
 {
     if (!run) return;
+    for (int i = 0; i < run->n_pictures; i++) free(run->picture_uris[i]);
     free(run->rows);
     free(run->class_names);
     free(run->confusion);
@@ -441,15 +538,18 @@ int report_run_load(report_run *run, const char *dir, const run_config *cfg, cha
     if (rc == 0 && cfg) { /* the running training's own configuration */
         metadata_add(&run->config, "deepc", "%s", DC_VERSION);
         char value[1024];
-        for (const dc_option *o = run_options; o->name; o++)
+        const dc_option *table = run_options_for(cli_task_find(cfg->task));
+        for (const dc_option *o = table ? table : run_options; o->name; o++)
             if (o->saved) {
                 option_format(o, cfg, value, sizeof value);
-                add_config(&run->config, o, value);
+                if (!option_is_unset(o, value)) add_config(&run->config, o, value);
             }
         snprintf(run->config_note, sizeof run->config_note, "of the running training");
     } else if (rc == 0) {
         config_from_checkpoint(run);
     }
+    if (rc == 0 && config_value(run, "task")) rc = read_metrics(run, why, why_size);
+    if (rc == 0 && config_value(run, "task")) rc = read_pictures(run, why, why_size);
     if (rc == 0) rc = read_confusion(run, why, why_size);
     if (rc == 0) rc = read_misclassified(run, why, why_size);
     if (rc == 0) {
@@ -760,6 +860,40 @@ static void write_misclassified(FILE *f, const report_run *run)
     fprintf(f, "</div>\n");
 }
 
+/* A task run: its test metrics and its pictures. */
+static void write_task_results(FILE *f, const report_run *run, int index)
+{
+    if (run->metrics.n) {
+        fprintf(f, "<table class=\"grid\" id=\"metrics-%d\"><tr><th>test metric</th>"
+                   "<th>value</th></tr>\n", index);
+        for (int i = 0; i < run->metrics.n; i++) {
+            fprintf(f, "<tr><td>");
+            report_escape_html(f, run->metrics.keys[i]);
+            fprintf(f, "</td><td>");
+            report_escape_html(f, run->metrics.values[i]);
+            fprintf(f, "</td></tr>\n");
+        }
+        fprintf(f, "</table>\n");
+    } else {
+        fprintf(f, "<p class=\"note\">The test metrics are written at the end of training "
+                   "(metrics.txt).</p>\n");
+    }
+    for (int i = 0; i < run->n_pictures; i++) {
+        fprintf(f, "<figure class=\"picture\">");
+        if (run->picture_uris[i]) {
+            fprintf(f, "<img alt=\"");
+            report_escape_html(f, run->picture_names[i]);
+            fprintf(f, "\" src=\"%s\">", run->picture_uris[i]);
+        } else {
+            fprintf(f, "<p class=\"note\">(larger than %d MB: not embedded)</p>",
+                    REPORT_MAX_PICTURE_BYTES >> 20);
+        }
+        fprintf(f, "<figcaption>");
+        report_escape_html(f, run->picture_names[i]);
+        fprintf(f, "</figcaption></figure>\n");
+    }
+}
+
 static void write_results(FILE *f, const report_run *runs, int n_runs)
 {
     for (int r = 0; r < n_runs; r++) {
@@ -769,7 +903,9 @@ static void write_results(FILE *f, const report_run *runs, int n_runs)
             fprintf(f, "<span class=\"swatch\" style=\"background:%s\"></span>", run_colors[r]);
         report_escape_html(f, run->dir);
         fprintf(f, ": %s</h2>\n", is_text_run(run) ? "generated text" : "test results");
-        if (is_text_run(run)) {
+        if (config_value(run, "task")) {
+            write_task_results(f, run, r);
+        } else if (is_text_run(run)) {
             if (run->sample) {
                 fprintf(f, "<pre class=\"text-sample\" id=\"sample-%d\">", r);
                 report_escape_html(f, run->sample);

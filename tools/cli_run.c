@@ -631,11 +631,7 @@ void run_metadata(const run *r, metadata *m)
     for (const dc_option *o = run_options_for(r->app); o->name; o++) {
         if (!o->saved) continue;
         option_format(o, &r->cfg, value, sizeof value);
-        /* unset ones (run_config_init's "", -1 and NaN; out of every range): options a task
-         * run does not use, such as --model */
-        bool unset = !*value || (o->type == DC_OPTION_INT && !strcmp(value, "-1")) ||
-                     (o->type == DC_OPTION_REAL && !strcmp(value, "nan"));
-        if (!unset) metadata_add(m, o->name, "%s", value);
+        if (!option_is_unset(o, value)) metadata_add(m, o->name, "%s", value);
     }
     if (r->task == TASK_APP) {
         /* nothing else: the task's data depend only on its options and the seed */
