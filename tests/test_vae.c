@@ -9,7 +9,7 @@ TEST(test_vae_task_trains_a_small_vae_and_the_negative_elbo_falls)
     if (!dc_test_have("zlib")) return; /* Fashion-MNIST is gzipped */
     double first, last;
     dc_metrics m;
-    REQUIRE(dc_test_train_task(&vae_task, "hidden = 64\nlatent = 2\nval-images = 500\neval-images = 200\n",
+    REQUIRE(dc_test_train_task(&vae_task, "width = 64\nlatent = 2\nval-images = 500\neval-images = 200\n",
                                32, 3e-3, 40, &first, &last, &m));
     EXPECT(last < 0.8 * first, "-ELBO %.2f -> %.2f did not fall by 20%%", first, last);
     CHECK(!strcmp(m.metrics[0].name, "nelbo"));

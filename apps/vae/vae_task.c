@@ -17,7 +17,7 @@ typedef struct {
 #define OPT(name, type, field, min, max, choices, help)                                        \
     DC_OPTION(vae_settings, name, type, field, min, max, choices, help)
 static const dc_option vae_options[] = {
-    OPT("hidden", DC_OPTION_INT, hidden, 1, 4096, NULL, "width of the encoder and decoder layer"),
+    OPT("width", DC_OPTION_INT, hidden, 1, 4096, NULL, "width of the encoder and decoder layer"),
     OPT("latent", DC_OPTION_INT, latent, 1, 512, NULL, "latent dimensions (2: latent map)"),
     OPT("beta", DC_OPTION_REAL, beta, 0, 100, NULL, "weight of the KL term (1: the ELBO)"),
     OPT("val-images", DC_OPTION_INT, val_images, 1, 59999, NULL, "training images held out"),
