@@ -50,6 +50,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--threads")) dc_set_num_threads(atoi(argv[i + 1]));
         else return fprintf(stderr, "kernel_machines: unknown option %s\n", argv[i]), 2;
     }
+    size_t scope = dc_scope_begin(); /* every tensor of the run, released at the end */
     char path[512];
     dc_rng rng;
     dc_rng_seed(&rng, 21);
@@ -127,5 +128,6 @@ int main(int argc, char **argv)
                     ps, 4 + (int)ng))
         FAIL();
     printf("wrote %s\n", path);
+    dc_scope_end(scope);
     return 0;
 }

@@ -35,6 +35,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--threads")) dc_set_num_threads(atoi(argv[i + 1]));
         else return fprintf(stderr, "linear_regression: unknown option %s\n", argv[i]), 2;
     }
+    size_t scope = dc_scope_begin(); /* every tensor of the run, released at the end */
     char path[512];
     dc_rng rng;
     dc_rng_seed(&rng, 7);
@@ -133,5 +134,6 @@ int main(int argc, char **argv)
                     "log10 mean squared error", dd, 3))
         FAIL();
     printf("wrote %s\n", path);
+    dc_scope_end(scope);
     return 0;
 }

@@ -36,6 +36,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--threads")) dc_set_num_threads(atoi(argv[i + 1]));
         else return fprintf(stderr, "logistic_regression: unknown option %s\n", argv[i]), 2;
     }
+    size_t scope = dc_scope_begin(); /* every tensor of the run, released at the end */
     if (epochs < 1 || epochs > 100) return fprintf(stderr, "logistic_regression: --epochs in [1, 100]\n"), 2;
     dc_dataset *train = dc_fashion_mnist_load(NULL, true), *test = dc_fashion_mnist_load(NULL, false);
     if (!train || !test) return fprintf(stderr, "logistic_regression: %s\n", dc_last_error()), 1;
@@ -78,5 +79,6 @@ int main(int argc, char **argv)
     }
     dc_dataset_free(train);
     dc_dataset_free(test);
+    dc_scope_end(scope);
     return 0;
 }

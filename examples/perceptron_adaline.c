@@ -23,6 +23,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--threads")) dc_set_num_threads(atoi(argv[i + 1]));
         else return fprintf(stderr, "perceptron_adaline: unknown option %s\n", argv[i]), 2;
     }
+    size_t scope = dc_scope_begin(); /* every tensor of the run, released at the end */
     dc_rng rng;
     dc_rng_seed(&rng, 1);
     dc_tensor *x2, *y2, *x4, *y4, *xf, *yf, *xft, *yft;
@@ -74,5 +75,6 @@ int main(int argc, char **argv)
     rc = rc || dc_plot_svg(path, "Adaline (LMS): mean squared error of the +-1 targets", "epoch", "MSE", as, 3);
     if (rc) return fprintf(stderr, "perceptron_adaline: %s\n", dc_last_error()), 1;
     printf("wrote %s/linear_perceptron.svg and %s/linear_adaline.svg\n", out_dir, out_dir);
+    dc_scope_end(scope);
     return 0;
 }
