@@ -4,7 +4,9 @@
  * never used in training or validation) with those weights, and the task's pictures.
  *   build/examples/dqn [--env cartpole|breakout] [--steps N] [--seconds S] [--lr LR]
  *                      [--batch B] [--eval-every N] [--seed S] [--threads T] [--out DIR]
- * Defaults: cartpole, 60000 steps, 900 s, the task's lr and batch, eval every 2500 steps,
+ *                      [--target-every N] [--eps-decay N] [--width W] [--double-q 0|1]
+ *                      [--env-steps N]
+ * Defaults: cartpole, 50000 steps, 900 s, the task's lr and batch, eval every 2500 steps,
  * pictures into docs/images/ (dqn_<env>_returns.svg, _value.svg, _eval.svg, .png). */
 #include "deepc.h"
 #include "rl/rl.h"
@@ -31,7 +33,9 @@ static int fail(const char *what)
 int main(int argc, char **argv)
 {
     bool breakout = false;
-    long steps = 60000, eval_every = 2500, batch = 64;
+    long steps = 50000, eval_every = 2500, batch = 0, target_every = 0, eps_decay = -1, width = 0,
+         env_steps = 0;
+    int double_q = -1;
     double seconds = 900, lr = 0;
     uint64_t seed = 0;
     const char *out = "docs/images";
@@ -45,15 +49,26 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--seed")) seed = strtoull(argv[i + 1], NULL, 10);
         else if (!strcmp(argv[i], "--threads")) dc_set_num_threads(atoi(argv[i + 1]));
         else if (!strcmp(argv[i], "--out")) out = argv[i + 1];
+        else if (!strcmp(argv[i], "--target-every")) target_every = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--eps-decay")) eps_decay = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--width")) width = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--env-steps")) env_steps = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--double-q")) double_q = atoi(argv[i + 1]);
         else {
             fprintf(stderr, "dqn: unknown option %s\n", argv[i]);
             return 2;
         }
     }
     const dc_task *task = breakout ? &dqn_breakout_task : &dqn_cartpole_task;
-    if (lr <= 0) lr = breakout ? 2.5e-4 : 5e-4; /* the tasks' run defaults */
+    if (lr <= 0) lr = 2.5e-4; /* the tasks' run defaults */
+    if (batch <= 0) batch = breakout ? 32 : 64;
     rl_dqn_settings s;
     task->defaults(&s);
+    if (target_every > 0) s.target_every = target_every;
+    if (eps_decay >= 0) s.eps_decay = eps_decay;
+    if (width > 0) s.width = width;
+    if (env_steps > 0) s.env_steps = env_steps;
+    if (double_q >= 0) s.double_q = double_q != 0;
     dc_rng model_rng;
     dc_rng_seed(&model_rng, seed);
     dc_task_setup ctx = {&s, "", "", seed, batch, true, &model_rng, NULL, NULL, 0, 0};
@@ -66,9 +81,10 @@ int main(int argc, char **argv)
     dc_optim_config oc = dc_optim_defaults(DC_ADAM, lr);
     dc_optimizer *opt = dc_optimizer_new(&params, &oc);
     if (!opt) return fail("optimizer");
-    printf("%s: %lld parameters, batch %ld, lr %g, up to %ld steps / %.0f s, %d thread(s)\n",
-           task->name, (long long)dc_module_num_params(model, false), batch, lr, steps, seconds,
-           dc_get_num_threads());
+    printf("%s: %lld parameters, batch %ld, lr %g, target every %ld, eps decay %ld, %ld env "
+           "steps per step, %s, up to %ld steps / %.0f s, %d thread(s)\n",
+           task->name, (long long)dc_module_num_params(model, false), batch, lr, s.target_every,
+           s.eps_decay, s.env_steps, s.double_q ? "double DQN" : "DQN", steps, seconds, dc_get_num_threads());
     dc_rng rng;
     dc_rng_seed(&rng, seed + 1);
     double t0 = now(), best_val = -INFINITY, loss_avg = 0;

@@ -293,7 +293,7 @@ TEST(test_dqn_loss_matches_the_hand_computed_huber_td_error)
     dc_module *online = linear_q(1, 0, 0, 1), *target = linear_q(2, 0, 0, 1);
     REQUIRE(online && target);
     rl_batch b = hand_batch();
-    dc_tensor *loss = rl_dqn_loss(online, target, &b, 0.9, 1.0);
+    dc_tensor *loss = rl_dqn_loss(online, target, &b, 0.9, 1.0, false);
     REQUIRE(loss);
     CHECK_NEAR(dc_item(loss), 0.7725, 1e-6);
     REQUIRE(dc_backward(loss) == 0);
@@ -303,9 +303,9 @@ TEST(test_dqn_loss_matches_the_hand_computed_huber_td_error)
     REQUIRE(dc_to_double_buffer(g, got, 4) == 0);
     CHECK_ALLCLOSE("dL/dW", got, want, 4, 1e-6, 1e-6);
     CHECK(dc_module_param(target, "weight")->grad == NULL);
-    CHECK_ERROR(rl_dqn_loss(online, target, &b, 1.5, 1.0) == NULL, "gamma 1.5");
+    CHECK_ERROR(rl_dqn_loss(online, target, &b, 1.5, 1.0, false) == NULL, "gamma 1.5");
     b.actions = dc_from_buffer(DC_I64, DC_SHAPE(2), (int64_t[]){1, 2});
-    CHECK_ERROR(rl_dqn_loss(online, target, &b, 0.9, 1.0) == NULL, "action 2 of row 1 out of range");
+    CHECK_ERROR(rl_dqn_loss(online, target, &b, 0.9, 1.0, false) == NULL, "action 2 of row 1 out of range");
     dc_module_free(online), dc_module_free(target);
 }
 
@@ -338,7 +338,7 @@ TEST(test_dqn_loss_falls_on_a_fixed_batch_and_copy_weights_syncs_the_target)
     double first = 0, last = 0;
     for (int s = 0; s < 40; s++) {
         size_t scope = dc_scope_begin();
-        dc_tensor *loss = rl_dqn_loss(online, target, &b, 0.99, 1.0);
+        dc_tensor *loss = rl_dqn_loss(online, target, &b, 0.99, 1.0, false);
         REQUIRE(loss && dc_backward(loss) == 0 && dc_optimizer_step(opt) == 0);
         if (s == 0) first = dc_item(loss);
         last = dc_item(loss);

@@ -163,9 +163,10 @@ dc_module *rl_conv_qnet_new(int64_t frames, int64_t size, int64_t hidden, int64_
 /* ---- Loss and updates ---------------------------------------------------------------------- */
 
 /* L = mean_i huber_beta(Q(s_i, a_i) - y_i), y_i = r_i + gamma (1 - terminal_i) max_a'
- * Q_target(s'_i, a'), y computed under no-grad (a constant for the backward pass). */
+ * Q_target(s'_i, a') (Double DQN: Q_target(s'_i, argmax_a' Q(s'_i, a'))), y computed under
+ * no-grad (a constant for the backward pass). */
 dc_tensor *rl_dqn_loss(dc_module *online, dc_module *target, const rl_batch *b, double gamma,
-                       double beta)
+                       double beta, bool double_q)
 {
     if (!online || !target || !b) return dc_error("rl_dqn_loss: NULL argument");
     if (!(gamma >= 0 && gamma <= 1)) return dc_error("rl_dqn_loss: gamma %g must be in [0, 1]", gamma);
@@ -186,7 +187,12 @@ dc_tensor *rl_dqn_loss(dc_module *online, dc_module *target, const rl_batch *b, 
     }
     dc_tensor *q_sa = dc_squeeze(dc_gather(q, 1, dc_unsqueeze(b->actions, 1)), 1);
     bool grad = dc_no_grad_begin();
-    dc_tensor *next_max = dc_max(dc_forward(target, b->next_obs), 1, false);
+    dc_tensor *q_next = dc_forward(target, b->next_obs), *next_max;
+    if (double_q)
+        next_max = dc_squeeze(
+            dc_gather(q_next, 1, dc_argmax(dc_forward(online, b->next_obs), 1, true)), 1);
+    else
+        next_max = dc_max(q_next, 1, false);
     dc_tensor *y = dc_add(b->rewards,
                           dc_mul(dc_mul_scalar(dc_rsub_scalar(b->terminal, 1.0), gamma), next_max));
     dc_grad_mode_restore(grad);

@@ -33,6 +33,7 @@ static const dc_option dqn_options[] = {
     OPT("huber-beta", DC_OPTION_REAL, huber_beta, 0, 1e6, "smooth L1 beta (1: Huber)"),
     OPT("val-episodes", DC_OPTION_INT, val_episodes, 1, 10000, "greedy episodes per validation"),
     OPT("eval-episodes", DC_OPTION_INT, eval_episodes, 1, 10000, "greedy episodes per test"),
+    OPT("double-q", DC_OPTION_FLAG, double_q, 0, 0, "Double DQN's target"),
     DC_OPTION_END,
 };
 
@@ -40,10 +41,10 @@ void rl_dqn_cartpole_defaults(void *settings)
 {
     rl_dqn_settings *s = settings;
     *s = (rl_dqn_settings){.episode_steps = 500, .frames = 1, .width = 128, .gamma = 0.99,
-                           .replay = 50000, .learn_start = 1000, .env_steps = 1,
-                           .eps_start = 1.0, .eps_end = 0.05, .eps_decay = 10000,
+                           .replay = 50000, .learn_start = 1000, .env_steps = 4,
+                           .eps_start = 1.0, .eps_end = 0.05, .eps_decay = 50000,
                            .target_every = 500, .huber_beta = 1.0, .val_episodes = 10,
-                           .eval_episodes = 100};
+                           .eval_episodes = 100, .double_q = true};
 }
 
 void rl_dqn_breakout_defaults(void *settings)
@@ -51,9 +52,9 @@ void rl_dqn_breakout_defaults(void *settings)
     rl_dqn_settings *s = settings;
     *s = (rl_dqn_settings){.episode_steps = 2000, .frames = 4, .width = 128, .gamma = 0.99,
                            .replay = 20000, .learn_start = 2000, .env_steps = 4,
-                           .eps_start = 1.0, .eps_end = 0.05, .eps_decay = 50000,
+                           .eps_start = 1.0, .eps_end = 0.05, .eps_decay = 25000,
                            .target_every = 500, .huber_beta = 1.0, .val_episodes = 10,
-                           .eval_episodes = 100};
+                           .eval_episodes = 100, .double_q = true};
 }
 
 typedef struct {
@@ -212,7 +213,7 @@ static dc_tensor *dqn_step(void *state, dc_module *model, dc_rng *rng, int64_t s
     int ndim = rl_env_obs_shape(st->env, shape);
     rl_batch b;
     if (rl_replay_sample(st->replay, st->batch, rng, ndim, shape, &b) != 0) return NULL;
-    return rl_dqn_loss(model, st->target, &b, st->s.gamma, st->s.huber_beta);
+    return rl_dqn_loss(model, st->target, &b, st->s.gamma, st->s.huber_beta, st->s.double_q);
 }
 
 static int dqn_evaluate(void *state, dc_module *model, dc_task_split split, dc_metrics *out)
@@ -245,6 +246,19 @@ typedef struct {
     double *step, *value, *discounted; /* max_a Q(s_t, a); sum_k gamma^k r_{t+k} */
 } value_trace;
 
+/* The screen at step t as an RGB picture labelled "T=t". */
+static dc_tensor *labelled_frame(const rl_env *env, int scale, int t)
+{
+    dc_tensor *img = rl_env_render(env, scale);
+    if (img && img->shape[0] == 1) img = dc_cat((dc_tensor *[]){img, img, img}, 3, 0);
+    char text[32];
+    snprintf(text, sizeof text, "T=%d", t);
+    bool dark = img && dc_item_at(img, (int64_t[]){0, 0, 0}) < 0.5;
+    if (!img || dc_image_draw_text(img, 2, 2, text, dark ? 1.0 : 0.0, dark ? 0.8 : 0.0, 0) != 0)
+        return NULL;
+    return img;
+}
+
 static int trace_episode(dqn_state *st, dc_module *model, rl_env *env, value_trace *tr,
                          dc_tensor **frames, int n_frames, int scale)
 {
@@ -266,8 +280,7 @@ static int trace_episode(dqn_state *st, dc_module *model, rl_env *env, value_tra
     for (; rc == 0 && !done; t++) {
         while (rc == 0 && frames && next_frame < n_frames &&
                t == (n_frames > 1 ? (int)((int64_t)next_frame * (n_before - 1) / (n_frames - 1)) : 0)) {
-            frames[next_frame] = rl_env_render(env, scale);
-            rc = frames[next_frame++] ? 0 : -1;
+            rc = (frames[next_frame++] = labelled_frame(env, scale, t)) ? 0 : -1;
         }
         size_t scope = dc_scope_begin();
         dc_tensor *q = dc_forward(model, dc_from_buffer(DC_F32, ndim + 1, shape, obs));
@@ -336,7 +349,7 @@ static int dqn_render(void *state, dc_module *model, const char *dir)
     return rc;
 }
 
-#define DQN_RUN_DEFAULTS "batch = 64\noptim = adam\nschedule = constant\nclip = 10\n"
+#define DQN_RUN_DEFAULTS "optim = adam\nschedule = constant\nclip = 10\n"
 
 const dc_task dqn_cartpole_task = {
     .name = "dqn_cartpole",
@@ -344,7 +357,7 @@ const dc_task dqn_cartpole_task = {
     .options = dqn_options,
     .settings_size = sizeof(rl_dqn_settings),
     .defaults = rl_dqn_cartpole_defaults,
-    .run_defaults = "epochs = 20\nlr = 5e-4\n" DQN_RUN_DEFAULTS,
+    .run_defaults = "epochs = 20\nbatch = 64\nlr = 2.5e-4\n" DQN_RUN_DEFAULTS,
     .setup = dqn_cartpole_setup,
     .step = dqn_step,
     .evaluate = dqn_evaluate,
@@ -358,7 +371,7 @@ const dc_task dqn_breakout_task = {
     .options = dqn_options,
     .settings_size = sizeof(rl_dqn_settings),
     .defaults = rl_dqn_breakout_defaults,
-    .run_defaults = "epochs = 10\nlr = 2.5e-4\n" DQN_RUN_DEFAULTS,
+    .run_defaults = "epochs = 10\nbatch = 32\nlr = 2.5e-4\n" DQN_RUN_DEFAULTS,
     .setup = dqn_breakout_setup,
     .step = dqn_step,
     .evaluate = dqn_evaluate,

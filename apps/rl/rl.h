@@ -117,9 +117,10 @@ dc_module *rl_conv_qnet_new(int64_t frames, int64_t size, int64_t hidden, int64_
 
 /* The DQN loss of a minibatch: Huber (smooth L1 with beta) between Q(s, a) from online and the
  * target r + gamma (1 - terminal) max_a' Q_target(s', a') computed without gradient from
- * target (the target network gets no gradient). Mean over the batch. */
+ * target (the target network gets no gradient). double_q: Double DQN's target (van Hasselt
+ * et al. 2016), Q_target(s', argmax_a' Q_online(s', a')). Mean over the batch. */
 dc_tensor *rl_dqn_loss(dc_module *online, dc_module *target, const rl_batch *b, double gamma,
-                       double beta);
+                       double beta, bool double_q);
 /* Copy every parameter and buffer of src into dst (same architecture): the target network's
  * periodic update. 0 or -1. */
 int rl_copy_weights(dc_module *dst, const dc_module *src);
@@ -146,6 +147,7 @@ typedef struct {
     double huber_beta;  /* smooth L1's beta (1: Huber with delta 1) */
     long val_episodes;  /* greedy episodes per validation */
     long eval_episodes; /* greedy episodes per test evaluation */
+    bool double_q;      /* Double DQN's target */
 } rl_dqn_settings;
 
 void rl_dqn_cartpole_defaults(void *settings);
