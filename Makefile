@@ -59,7 +59,7 @@ APPS_OBJ  := $(APPS_SRC:%.c=$(BUILD)/%.o)
 
 # The benchmark programs are built with everything else (and by `make test`), so a change
 # that breaks them fails the tests instead of the next `make bench`.
-BENCH_PROGS := $(BUILD)/bench/bench_gemm $(BUILD)/bench/bench_train $(BUILD)/bench/bench_gpt2 $(BUILD)/bench/bench_resnet $(BUILD)/bench/bench_lstm $(BUILD)/bench/bench_diffusion $(BUILD)/bench/peak_fma
+BENCH_PROGS := $(BUILD)/bench/bench_gemm $(BUILD)/bench/bench_train $(BUILD)/bench/bench_gpt2 $(BUILD)/bench/bench_resnet $(BUILD)/bench/bench_lstm $(BUILD)/bench/bench_unet $(BUILD)/bench/bench_diffusion $(BUILD)/bench/peak_fma
 
 all: $(BUILD)/libdeepc.a $(BUILD)/libdeepc_apps.a $(BUILD)/libdeepc.so $(BUILD)/deepc $(BUILD)/run_tests $(EXAMPLES) $(BENCH_PROGS)
 
@@ -111,6 +111,9 @@ $(BUILD)/bench/%.o: $(wildcard bench/*.h)
 $(BUILD)/bench/peak_fma: $(BUILD)/bench/peak_fma.o $(BUILD)/bench/peak_fma_avx2.o $(BUILD)/bench/peak_fma_avx512.o
 	$(CC) $(BASE_CFLAGS) -o $@ $^ $(LDFLAGS) -lpthread
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libdeepc.a
+	$(CC) $(BASE_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+# bench_unet times the U-Net of apps/segment itself.
+$(BUILD)/bench/bench_unet: $(BUILD)/bench/bench_unet.o $(BUILD)/libdeepc_apps.a $(BUILD)/libdeepc.a
 	$(CC) $(BASE_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 # bench_diffusion times the U-Net of apps/diffusion itself.

@@ -89,6 +89,28 @@ def resnet18_flops(batch, size, classes):
 
 RESNET18_FLOPS = resnet18_flops(32, 32, 10)
 
+
+def unet_flops(batch, size, width, classes):
+    """3x the forward FLOPs (convs, transposed convs, head) of apps/segment's U-Net: double
+    3x3 convs at 1, 1/2, 1/4, 1/8 resolution with width x 1, 2, 4, 8 channels, 2x2 stride-2
+    transposed convs up, double convs over the concatenated skips, a 1x1 head."""
+    w, macs = width, 0
+    chans = [(3, w), (w, 2 * w), (2 * w, 4 * w), (4 * w, 8 * w)]  # enc1..3, bottleneck
+    for level, (cin, cout) in enumerate(chans):
+        hw = (size >> level) ** 2
+        macs += (cin * cout + cout * cout) * 9 * hw
+    for level in range(3):  # up3 + dec3 at 1/4, up2 + dec2 at 1/2, up1 + dec1 at 1
+        cout, hw = w << level, (size >> level) ** 2
+        macs += 2 * cout * cout * 4 * (hw // 4)  # transposed conv 2x2 from 2 cout channels
+        macs += (2 * cout * cout + cout * cout) * 9 * hw
+    macs += w * classes * size * size
+    return 3 * batch * 2 * macs
+
+
+# U-Net segmentation step (bench/bench_unet.c): batch 16 of 3x64x64, width 16, 5 classes.
+UNET_FLOPS = unet_flops(16, 64, 16, 5)
+
+
 def diffusion_unet_flops(batch, size, width):
     """3x the forward FLOPs (convs, attention products, linears) of apps/diffusion's U-Net:
     residual blocks (two 3x3 convs, a 1x1 shortcut when the channels change) at 1 (width),
@@ -146,6 +168,9 @@ def groups(quick):
         ("lstm", "bench_lstm", "torch_lstm.py", [], 2, 1 if quick else 2,
          [("lstm_lm", "LSTM LM step (2x512, b32, T64, vocab 10k, AdamW)", LSTM_LM_FLOPS,
            "lstm_lm")]),
+        # Issue 13: the segmentation U-Net (bench/bench_unet.c + torch_unet.py).
+        ("unet", "bench_unet", "torch_unet.py", [], 2 if quick else 3, None,
+         [("unet_step", "U-Net step (3x64x64, b16, w16, Adam)", UNET_FLOPS, "unet")]),
         # Issue 15: the diffusion U-Net (bench/bench_diffusion.c + torch_diffusion.py).
         ("diffusion", "bench_diffusion", "torch_diffusion.py", [], 2 if quick else 3, None,
          [("diffusion_step", "diffusion U-Net step (1x28x28, b64, w32, Adam)", DIFFUSION_FLOPS,

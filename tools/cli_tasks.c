@@ -7,6 +7,7 @@
 #include "diffusion/diffusion.h"
 #include "gan/gan.h"
 #include "rl/rl.h"
+#include "segment/segment.h"
 #include "vae/vae.h"
 
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 const dc_task *const cli_tasks[] = {
     &denoise_task,
     &detect_task,
+    &segment_task,
     &dqn_cartpole_task,
     &dqn_breakout_task,
     &vae_task,
