@@ -67,7 +67,7 @@ static dc_tensor *psp_forward(dc_module *m, dc_tensor *x)
     if (!f) return NULL;
     dc_tensor *parts[1 + PSP_LEVELS] = {f};
     for (int i = 0; i < PSP_LEVELS; i++) {
-        char name[16];
+        char name[24];
         snprintf(name, sizeof name, "pyramid%d", i);
         dc_tensor *p = dc_adaptive_avg_pool2d(f, psp_bins[i], psp_bins[i]);
         p = dc_relu(run(m, name, p));
@@ -127,7 +127,7 @@ static bool psp_build(dc_module *m, int64_t w, int64_t classes, dc_rng *rng)
              rng);
     if (!dc_module_add_child(m, "backbone", bb)) return false;
     for (int i = 0; i < PSP_LEVELS; i++) {
-        char name[16];
+        char name[24];
         snprintf(name, sizeof name, "pyramid%d", i);
         if (!dc_module_add_child(m, name, conv1x1(4 * w, w, rng))) return false;
     }
