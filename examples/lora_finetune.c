@@ -14,7 +14,7 @@
  * data/npm/node_modules), lowercased; 10% of each list held out for validation. A name in
  * both lists counts for both.
  *
- *   build/examples/lora_finetune [--base-steps N (8000)] [--ft-steps N (1500)] [--out DIR (runs/lora)]
+ *   build/examples/lora_finetune [--base-steps N (2000)] [--ft-steps N (400)] [--out DIR (runs/lora)]
  *                                [--threads T (1)] [--names-dir DIR (data/npm/node_modules)]
  */
 #include "deepc.h"
@@ -164,7 +164,7 @@ static int train(dc_module *gpt, dc_tensor_list *params, task_data *const *tasks
 static const dc_gpt_config *config(void)
 {
     static dc_gpt_config c;
-    c = (dc_gpt_config){.vocab = vocab_n, .context = CONTEXT, .layers = 3, .heads = 4, .dim = 96};
+    c = (dc_gpt_config){.vocab = vocab_n, .context = CONTEXT, .layers = 3, .heads = 4, .dim = 96, .dropout = 0.1};
     return &c;
 }
 
@@ -216,7 +216,7 @@ fail:
 
 int main(int argc, char **argv)
 {
-    int base_steps = 8000, ft_steps = 1500, threads = 1;
+    int base_steps = 2000, ft_steps = 400, threads = 1;
     const char *out = "runs/lora", *names_dir = "data/npm/node_modules";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--base-steps") && i + 1 < argc) base_steps = atoi(argv[++i]);
@@ -234,6 +234,7 @@ int main(int argc, char **argv)
         return 2;
     }
     dc_set_num_threads(threads);
+    setvbuf(stdout, NULL, _IOLBF, 0); /* progress shows in a log file too */
     double t_start = now();
     task_data female, male;
     if (load_task(names_dir, "female", &female, 1) || load_task(names_dir, "male", &male, 2)) return 1;
