@@ -6,9 +6,11 @@
 #include "detect/detect.h"
 #include "diffusion/diffusion.h"
 #include "gan/gan.h"
+#include "mlplm/mlplm.h"
 #include "rl/rl.h"
 #include "segment/segment.h"
 #include "vae/vae.h"
+#include "word2vec/word2vec.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,8 @@ const dc_task *const cli_tasks[] = {
     &dqn_breakout_task,
     &vae_task,
     &gan_task,
+    &mlplm_task,
+    &word2vec_task,
     &diffusion_task,
     NULL,
 };
