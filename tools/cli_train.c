@@ -727,6 +727,10 @@ static int evaluate_app(run *r, const char *command, const char *save_dir)
         return EXIT_RUNTIME;
     }
     if (!r->app->render) return 0;
+#ifndef DC_HAVE_PNG
+    printf("metrics in %s (no pictures: deepc was built without libpng)\n", save_dir);
+    return 0;
+#endif
     size_t scope = dc_scope_begin();
     bool grad = dc_no_grad_begin();
     dc_module_train(r->model, false);
