@@ -5,7 +5,7 @@
  *   build/examples/dqn [--env cartpole|breakout] [--steps N] [--seconds S] [--lr LR]
  *                      [--batch B] [--eval-every N] [--seed S] [--threads T] [--out DIR]
  *                      [--target-every N] [--eps-decay N] [--width W] [--double-q 0|1]
- *                      [--env-steps N]
+ *                      [--env-steps N] [--save CHECKPOINT (the best weights)]
  * Defaults: cartpole, 50000 steps, 900 s, the task's lr and batch, eval every 2500 steps,
  * pictures into docs/images/ (dqn_<env>_returns.svg, _value.svg, _eval.svg, .png). */
 #include "deepc.h"
@@ -38,7 +38,7 @@ int main(int argc, char **argv)
     int double_q = -1;
     double seconds = 900, lr = 0;
     uint64_t seed = 0;
-    const char *out = "docs/images";
+    const char *out = "docs/images", *save = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--env")) breakout = !strcmp(argv[i + 1], "breakout");
         else if (!strcmp(argv[i], "--steps")) steps = atol(argv[i + 1]);
@@ -49,6 +49,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--seed")) seed = strtoull(argv[i + 1], NULL, 10);
         else if (!strcmp(argv[i], "--threads")) dc_set_num_threads(atoi(argv[i + 1]));
         else if (!strcmp(argv[i], "--out")) out = argv[i + 1];
+        else if (!strcmp(argv[i], "--save")) save = argv[i + 1];
         else if (!strcmp(argv[i], "--target-every")) target_every = atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--eps-decay")) eps_decay = atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--width")) width = atol(argv[i + 1]);
@@ -133,6 +134,7 @@ int main(int argc, char **argv)
            step, train_s, best_val, best_step, dc_metrics_get(&test, "mean_return"),
            (int)dc_metrics_get(&test, "episodes"), dc_metrics_get(&test, "min_return"),
            dc_metrics_get(&test, "max_return"));
+    if (save && dc_checkpoint_save(save, model, NULL, NULL, 0) != 0) return fail("save");
     if (task->render(ctx.state, model, out) != 0) return fail("render");
     char path[4200];
     snprintf(path, sizeof path, "%s/%s_eval.svg", out, task->name);

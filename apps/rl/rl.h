@@ -156,7 +156,8 @@ void rl_dqn_breakout_defaults(void *settings);
 /* `deepc train --task dqn_cartpole` / `dqn_breakout` (dqn_task.c): a step takes env_steps
  * epsilon-greedy environment steps into the replay buffer and returns one minibatch's DQN
  * loss; evaluate: mean return of greedy episodes (metrics[0] "mean_return"); render: return
- * per training episode, the value estimate along one greedy episode (SVG) and a frame (PNG).
+ * per training episode, the value estimate along one greedy episode (the longest of 8) (SVG)
+ * and 8 frames of that episode (PNG).
  * The target network lives in the task's state, outside the trained module: it gets no
  * gradient and no optimizer slot, and a resumed run starts it from the restored weights. */
 extern const dc_task dqn_cartpole_task;
