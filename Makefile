@@ -94,7 +94,7 @@ $(BUILD)/examples/%: $(BUILD)/examples/%.o $(BUILD)/libdeepc_apps.a $(BUILD)/lib
 	$(CC) $(BASE_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 test: $(BUILD)/run_tests $(BUILD)/deepc $(EXAMPLES) $(BENCH_PROGS)
-	cd tests && ../$(BUILD)/run_tests
+	cd tests && $(abspath $(BUILD))/run_tests
 
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
